@@ -1,0 +1,205 @@
+//! e2et: start cold runs, follow them, list runs, fetch reports.
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use e2et_model::api::{ApiError, CreateRunRequest, RunView};
+use e2et_model::RunMode;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "Operator CLI of e2et")]
+struct Cli {
+    /// Coordinator base URL.
+    #[arg(long, env = "E2ET_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    server: String,
+    /// File holding the operator bearer token.
+    #[arg(long, env = "E2ET_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Md,
+    Junit,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a cold run of HOST, show each state as it happens; exit 0 only when
+    /// the verdict is passed.
+    Run {
+        host: String,
+        /// Give up following after this many seconds (the run goes on).
+        #[arg(long, default_value_t = 1800)]
+        follow_timeout_s: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs.
+    Runs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a finished run's report.
+    Report {
+        run: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+    },
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(m, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<ApiError>(&text) {
+            Ok(e) => bail!("coordinator: {} ({}): {}", status, e.code, e.message),
+            Err(_) => bail!("coordinator: {status}: {text}"),
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    match run().await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("e2et: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn run() -> Result<i32> {
+    let cli = Cli::parse();
+    let token = match &cli.token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading token file {}", p.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let c = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        base: cli.server.trim_end_matches('/').to_string(),
+        token,
+    };
+    match cli.cmd {
+        Cmd::Run {
+            host,
+            follow_timeout_s,
+            json,
+        } => {
+            let resp = c
+                .req(reqwest::Method::POST, "/api/v1/runs")
+                .json(&CreateRunRequest {
+                    host: host.clone(),
+                    mode: RunMode::Cold,
+                })
+                .send()
+                .await
+                .with_context(|| format!("reaching {}", c.base))?;
+            let v: RunView = Client::check(resp).await?.json().await?;
+            println!("run {} host {} started", v.id, v.host);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(follow_timeout_s);
+            let mut shown = 0usize;
+            loop {
+                let resp = c
+                    .req(reqwest::Method::GET, &format!("/api/v1/runs/{}", v.id))
+                    .send()
+                    .await;
+                let cur: RunView = match resp {
+                    Ok(r) => Client::check(r).await?.json().await?,
+                    Err(e) => {
+                        eprintln!("e2et: coordinator unreachable ({e}); retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
+                };
+                for t in cur.transitions.iter().skip(shown) {
+                    println!("{}  {:<15} {}", t.at, t.to, t.note);
+                }
+                shown = cur.transitions.len();
+                if cur.state.is_terminal() {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&cur)?);
+                    }
+                    println!(
+                        "verdict={} score={} zone={} run={}",
+                        cur.verdict.map_or("none".into(), |v| v.to_string()),
+                        cur.score.map_or("-".into(), |s| format!("{s:.2}")),
+                        cur.zone.map_or("-".into(), |z| z.to_string()),
+                        cur.id
+                    );
+                    return Ok(if cur.verdict == Some(e2et_model::Verdict::Passed) {
+                        0
+                    } else {
+                        1
+                    });
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    bail!("run {} still in {} after {follow_timeout_s}s", cur.id, cur.state);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Cmd::Runs { json } => {
+            let resp = c.req(reqwest::Method::GET, "/api/v1/runs").send().await?;
+            let runs: Vec<RunView> = Client::check(resp).await?.json().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                println!("{:<26} {:<8} {:<12} {:<10} {:>7} {:<8}", "RUN", "HOST", "STATE", "VERDICT", "SCORE", "ZONE");
+                for r in runs {
+                    println!(
+                        "{:<26} {:<8} {:<12} {:<10} {:>7} {:<8}",
+                        r.id,
+                        r.host,
+                        r.state.to_string(),
+                        r.verdict.map_or("-".into(), |v| v.to_string()),
+                        r.score.map_or("-".into(), |s| format!("{s:.2}")),
+                        r.zone.map_or("-".into(), |z| z.to_string())
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Report { run, format } => {
+            let file = match format {
+                Format::Json => "report.json",
+                Format::Md => "report.md",
+                Format::Junit => "report.junit.xml",
+            };
+            let resp = c
+                .req(reqwest::Method::GET, &format!("/api/v1/runs/{run}/{file}"))
+                .send()
+                .await?;
+            print!("{}", Client::check(resp).await?.text().await?);
+            Ok(0)
+        }
+    }
+}

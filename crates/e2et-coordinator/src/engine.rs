@@ -1,0 +1,536 @@
+//! The engine: one task per run walks the state machine. Each transition is
+//! written to the store before the new state's action (a side effect or a wait)
+//! runs, so a restarted coordinator knows exactly where each run stood.
+use crate::machine::{action_for, next, Action, Event};
+use crate::store::{now, Store, StoreError};
+use e2et_model::check::{Check, Gate, Outcome, Severity};
+use e2et_model::inventory::{HostSpec, Inventory, PduDriverKind};
+use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
+use e2et_model::RunState;
+use e2et_pdu::qmp::QmpDriver;
+use e2et_pdu::{Feed, Poll, PowerDriver, PowerState, StepLog};
+use e2et_score::{
+    assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
+    RunObservations,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{error, info, info_span, warn, Instrument};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub hello_timeout: Duration,
+    pub facts_timeout: Duration,
+    pub soft_off_timeout: Duration,
+    pub poll: Poll,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            hello_timeout: Duration::from_secs(300),
+            facts_timeout: Duration::from_secs(120),
+            soft_off_timeout: Duration::from_secs(60),
+            poll: Poll::default(),
+        }
+    }
+}
+
+pub struct Ctx {
+    pub store: Store,
+    pub inventory: Inventory,
+    pub drivers: HashMap<String, Arc<dyn PowerDriver>>,
+    pub cfg: EngineConfig,
+    /// Woken whenever an agent reports, so waiting runs re-check the store.
+    pub notify: Notify,
+    pub policy: Policy,
+}
+
+/// Builds a driver for every PDU of the inventory.
+pub fn drivers_for(inv: &Inventory) -> Result<HashMap<String, Arc<dyn PowerDriver>>, String> {
+    let mut out: HashMap<String, Arc<dyn PowerDriver>> = HashMap::new();
+    for (name, p) in &inv.pdus {
+        match p.driver {
+            PduDriverKind::Qmp => {
+                out.insert(name.clone(), Arc::new(QmpDriver::new(name.clone(), &p.address)));
+            }
+            PduDriverKind::ApcSnmp => {
+                return Err(format!(
+                    "PDU {name}: driver apc-snmp is not available in this build"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Ctx {
+    fn spec(&self, spec_json: &str) -> Result<HostSpec, StoreError> {
+        Ok(serde_json::from_str(spec_json)?)
+    }
+
+    fn feeds(&self, spec: &HostSpec) -> Result<Vec<Feed>, String> {
+        spec.power
+            .iter()
+            .map(|o| {
+                self.drivers
+                    .get(&o.pdu)
+                    .map(|d| Feed {
+                        pdu: o.pdu.clone(),
+                        outlet: o.outlet,
+                        driver: d.clone(),
+                    })
+                    .ok_or_else(|| format!("PDU {} has no driver", o.pdu))
+            })
+            .collect()
+    }
+
+    fn cycle_delay(&self, spec: &HostSpec) -> Duration {
+        let s = spec
+            .power
+            .iter()
+            .filter_map(|o| self.inventory.pdus.get(&o.pdu))
+            .map(|p| p.cycle_delay_s)
+            .max()
+            .unwrap_or(2);
+        Duration::from_secs(s)
+    }
+}
+
+/// Writes each power step's intent and outcome to the store.
+struct StoreLog<'a> {
+    store: &'a Store,
+    run_id: &'a str,
+    state: RunState,
+}
+
+impl StepLog for StoreLog<'_> {
+    fn intent(&self, pdu: &str, outlet: u32, action: &str) {
+        if let Err(e) = self.store.power_intent(self.run_id, self.state, pdu, outlet, action) {
+            error!(error = %e, "cannot record power intent");
+        }
+        info!(pdu, outlet, action, "power command");
+    }
+    fn done(&self, step: &PowerStep) {
+        if let Err(e) = self.store.power_done(self.run_id, self.state, step) {
+            error!(error = %e, "cannot record power step");
+        }
+        info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
+    }
+}
+
+fn engine_check(id: &str, title: &str, gate: Gate, outcome: Outcome, exp: &str, obs: &str, ev: String) -> Check {
+    Check {
+        id: id.into(),
+        title: title.into(),
+        gate,
+        severity: Severity::Hard,
+        weight: 10,
+        required: true,
+        outcome,
+        expected: Some(exp.into()),
+        observed: Some(obs.into()),
+        evidence: ev,
+    }
+}
+
+fn add_engine_checks(ctx: &Ctx, run_id: &str, reason: Option<&str>, new: Vec<Check>) -> Result<(), StoreError> {
+    let row = ctx.store.run(run_id)?.ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+    let mut checks: Vec<Check> = serde_json::from_str(&row.engine_checks)?;
+    checks.extend(new);
+    let reason = reason.map(str::to_string).or(row.abort_reason);
+    ctx.store.set_abort(
+        run_id,
+        reason.as_deref().unwrap_or(""),
+        &serde_json::to_string(&checks)?,
+    )
+}
+
+/// Restart recovery: decides, for each unfinished run, whether it can resume.
+/// A run whose power action may have happened without its outcome being
+/// recorded is put on hold: the store cannot justify repeating it.
+pub fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let mut resume = Vec::new();
+    for r in ctx.store.runs()? {
+        if r.state.is_terminal() {
+            continue;
+        }
+        let unfinished = ctx.store.unfinished_power(&r.id)?;
+        if unfinished > 0 {
+            let why = format!(
+                "coordinator restarted in {} with {unfinished} power command(s) sent but not read back; not repeating a power action the store cannot justify",
+                r.state
+            );
+            warn!(run = %r.id, "{why}");
+            ctx.store.transition(&r.id, next(r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding), &why)?;
+            continue;
+        }
+        resume.push(r.id);
+    }
+    Ok(resume)
+}
+
+pub fn spawn(ctx: Arc<Ctx>, run_id: String) {
+    let host = ctx
+        .store
+        .run(&run_id)
+        .ok()
+        .flatten()
+        .map(|r| r.host)
+        .unwrap_or_default();
+    let span = info_span!("run", run = %run_id, host = %host);
+    tokio::spawn(
+        async move {
+            if let Err(e) = drive(&ctx, &run_id).await {
+                error!(error = %e, "engine stopped on a store error");
+            }
+        }
+        .instrument(span),
+    );
+}
+
+async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
+    loop {
+        let run = ctx
+            .store
+            .run(run_id)?
+            .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+        if run.state.is_terminal() {
+            info!(state = %run.state, "run finished");
+            return Ok(());
+        }
+        let ev = perform(ctx, run_id, run.state, &run.spec_json).await?;
+        let to = match next(run.state, &ev) {
+            Ok(t) => t,
+            Err(e) => {
+                error!(error = %e, "engine bug: holding the run");
+                RunState::Holding
+            }
+        };
+        let note = match &ev {
+            Event::Done(n) | Event::Failed(n) | Event::TimedOut(n) | Event::Hold(n) | Event::Release(n) => n.clone(),
+            Event::Verdict(v) => format!("verdict {v}"),
+        };
+        if matches!(ev, Event::Failed(_) | Event::TimedOut(_)) {
+            add_engine_checks(ctx, run_id, Some(&note), vec![])?;
+        }
+        ctx.store.transition(run_id, to, &note)?;
+        info!(from = %run.state, to = %to, %note, "transition");
+    }
+}
+
+async fn wait_for<F>(ctx: &Ctx, timeout: Duration, mut ready: F) -> Result<bool, StoreError>
+where
+    F: FnMut() -> Result<bool, StoreError>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if ready()? {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), ctx.notify.notified()).await;
+    }
+}
+
+async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> Result<Event, StoreError> {
+    let spec = ctx.spec(spec_json)?;
+    Ok(match action_for(state) {
+        Action::Nothing => Event::Done(String::from("run started")),
+        Action::CheckInventory => check_inventory(ctx, run_id, &spec).await?,
+        Action::PowerOnCold => {
+            let feeds = match ctx.feeds(&spec) {
+                Ok(f) => f,
+                Err(e) => return Ok(Event::Failed(e)),
+            };
+            let log = StoreLog { store: &ctx.store, run_id, state };
+            let r = match e2et_pdu::switch_all(&log, &feeds, PowerState::Off, ctx.cfg.poll).await {
+                Ok(_) => e2et_pdu::switch_all(&log, &feeds, PowerState::On, ctx.cfg.poll)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
+                Err((_, e)) => {
+                    add_engine_checks(ctx, run_id, None, vec![engine_check(
+                        "provisioning.power_on",
+                        "PDU powered the host on, read back",
+                        Gate::Provisioning,
+                        Outcome::Fail,
+                        "off then on, read back",
+                        "a step failed",
+                        e.to_string(),
+                    )])?;
+                    Event::Failed(format!("power-on failed: {e}"))
+                }
+            }
+        }
+        Action::AwaitHello(seq) => {
+            let ok = wait_for(ctx, ctx.cfg.hello_timeout, || {
+                Ok(ctx.store.boots(run_id)?.len() as u32 >= seq)
+            })
+            .await?;
+            if ok {
+                Event::Done(format!("boot {seq}: agent said hello"))
+            } else {
+                let last = ctx.store.last_boot_request(&spec.mac)?;
+                let diag = match last {
+                    Some((at, d)) => format!("last iPXE script request from {} at {at} ({d})", spec.mac),
+                    None => format!("no iPXE script was ever requested by {} (check DHCP, the NIC boot order and the console)", spec.mac),
+                };
+                let why = format!("no hello within {}s after power-on: {diag}", ctx.cfg.hello_timeout.as_secs());
+                add_engine_checks(ctx, run_id, None, vec![engine_check(
+                    "first_boot.booted",
+                    "host booted and its agent said hello",
+                    Gate::FirstBoot,
+                    Outcome::Fail,
+                    "hello from the agent",
+                    "no hello",
+                    why.clone(),
+                )])?;
+                Event::TimedOut(why)
+            }
+        }
+        Action::CheckBootPath => {
+            let boots = ctx.store.boots(run_id)?;
+            let want = format!("e2et.run={run_id}");
+            match boots.first() {
+                Some(b) if b.cmdline.split_whitespace().any(|w| w == want) => {
+                    Event::Done(format!("boot 1 ({}) came through this run's netboot script", b.boot_id))
+                }
+                Some(b) => Event::Failed(format!("boot 1 did not come through this run's script: cmdline {:?}", b.cmdline)),
+                None => Event::Failed("no boot recorded".into()),
+            }
+        }
+        Action::AwaitFacts(seq) => await_facts(ctx, run_id, &spec, seq).await?,
+        Action::SoftOffAndCycle => {
+            let feeds = match ctx.feeds(&spec) {
+                Ok(f) => f,
+                Err(e) => return Ok(Event::Failed(e)),
+            };
+            // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
+            ctx.notify.notify_waiters();
+            let soft = wait_for_off(&feeds, ctx.cfg.soft_off_timeout, ctx.cfg.poll.interval).await;
+            let log = StoreLog { store: &ctx.store, run_id, state };
+            for f in &feeds {
+                log.intent(&f.pdu, f.outlet, "soft_off");
+                log.done(&PowerStep {
+                    at: now(),
+                    pdu: f.pdu.clone(),
+                    outlet: f.outlet,
+                    action: "soft_off".into(),
+                    observed: Some(if soft { "off" } else { "on" }.into()),
+                    ok: true,
+                    detail: if soft {
+                        "host shut down on the agent's poweroff".into()
+                    } else {
+                        format!("host still on after {}s of soft off; cutting power", ctx.cfg.soft_off_timeout.as_secs())
+                    },
+                });
+            }
+            match e2et_pdu::cycle(&log, &feeds, ctx.cycle_delay(&spec), ctx.cfg.poll).await {
+                Ok(_) => Event::Done("power cycle: off read back, on read back".into()),
+                Err((_, e)) => Event::Failed(format!("power cycle failed: {e}")),
+            }
+        }
+        Action::AwaitRevalidation => {
+            let ok = wait_for(ctx, ctx.cfg.hello_timeout, || {
+                Ok(ctx.store.boots(run_id)?.len() >= 2)
+            })
+            .await?;
+            if !ok {
+                let why = format!(
+                    "no hello from a second boot within {}s after the power cycle",
+                    ctx.cfg.hello_timeout.as_secs()
+                );
+                add_engine_checks(ctx, run_id, None, vec![engine_check(
+                    "first_boot.rebooted",
+                    "host came back after the power cycle",
+                    Gate::FirstBoot,
+                    Outcome::Fail,
+                    "hello from boot 2",
+                    "no hello",
+                    why.clone(),
+                )])?;
+                Event::TimedOut(why)
+            } else {
+                await_facts(ctx, run_id, &spec, 2).await?
+            }
+        }
+        Action::BuildReport => {
+            let report = build_report(ctx, run_id, &spec)?;
+            let json = e2et_score::render::json(&report);
+            ctx.store.finish(run_id, report.verdict.as_str(), report.score, report.zone.as_str(), &json)?;
+            Event::Verdict(report.verdict)
+        }
+    })
+}
+
+async fn wait_for_off(feeds: &[Feed], timeout: Duration, interval: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut all_off = true;
+        for f in feeds {
+            if f.driver.status(f.outlet).await.ok() != Some(PowerState::Off) {
+                all_off = false;
+            }
+        }
+        if all_off {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn await_facts(ctx: &Ctx, run_id: &str, spec: &HostSpec, seq: u32) -> Result<Event, StoreError> {
+    let ok = wait_for(ctx, ctx.cfg.facts_timeout, || {
+        Ok(ctx.store.facts(run_id)?.iter().any(|(s, _, _)| *s == seq))
+    })
+    .await?;
+    if !ok {
+        let why = format!("boot {seq}: no facts within {}s of hello", ctx.cfg.facts_timeout.as_secs());
+        add_engine_checks(ctx, run_id, None, vec![engine_check(
+            &format!("first_boot.facts_reported.boot{seq}"),
+            "agent reported facts",
+            Gate::FirstBoot,
+            Outcome::Error { message: why.clone() },
+            "facts",
+            "none",
+            why.clone(),
+        )])?;
+        return Ok(Event::TimedOut(why));
+    }
+    let facts = ctx.store.facts(run_id)?;
+    let Some((_, boot_id, f)) = facts.iter().find(|(s, _, _)| *s == seq) else {
+        return Ok(Event::Failed(format!("facts of boot {seq} vanished")));
+    };
+    let v = score_validation(
+        &ctx.policy,
+        seq,
+        boot_id,
+        boot_checks(spec, f, &BootContext { run_id, boot_seq: seq }),
+    );
+    let failed: Vec<&str> = v.checks.iter().filter(|c| c.failed()).map(|c| c.id.as_str()).collect();
+    Ok(Event::Done(format!(
+        "boot {seq} scored {:.2} ({}){}",
+        v.score,
+        v.zone,
+        if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join(", ")) }
+    )))
+}
+
+/// Builds the report from what the store holds (pure over the stored rows).
+pub fn build_report(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<e2et_model::Report, StoreError> {
+    let run = ctx.store.run(run_id)?.ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+    let boots = ctx.store.boots(run_id)?;
+    let facts = ctx.store.facts(run_id)?;
+    let steps = ctx.store.power_steps(run_id)?;
+    let validations: Vec<_> = facts
+        .iter()
+        .map(|(seq, boot_id, f)| {
+            score_validation(
+                &ctx.policy,
+                *seq,
+                boot_id,
+                boot_checks(spec, f, &BootContext { run_id, boot_seq: *seq }),
+            )
+        })
+        .collect();
+    let cycle_steps: Vec<&PowerStep> = steps
+        .iter()
+        .filter(|(st, s)| st == RunState::PowerCycle.as_str() && (s.action == "off" || s.action == "on"))
+        .map(|(_, s)| s)
+        .collect();
+    let off_ok = cycle_steps.iter().any(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"));
+    let on_ok = cycle_steps.iter().any(|s| s.action == "on" && s.ok && s.observed.as_deref() == Some("on"));
+    let power_cycle_verified = if cycle_steps.is_empty() {
+        None
+    } else {
+        Some(off_ok && on_ok && cycle_steps.iter().all(|s| s.ok))
+    };
+    let obs = RunObservations {
+        boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
+        persistence: facts.iter().map(|(s, _, f)| (*s, f.persistence.clone())).collect(),
+        power_cycle_verified,
+        power_cycle_evidence: cycle_steps
+            .iter()
+            .map(|s| format!("{} {} outlet {} {} → {}", s.at, s.pdu, s.outlet, s.action, s.observed.as_deref().unwrap_or("nothing read")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let mut rc = run_checks(spec, &obs);
+    let extra: Vec<Check> = serde_json::from_str(&run.engine_checks)?;
+    rc.extend(extra);
+    let lifecycle = LifecycleCounts {
+        provisionings: ctx.store.count_transitions_to(run_id, RunState::Provisioning)?,
+        power_cycles: u32::from(power_cycle_verified == Some(true)),
+        boots: boots.len() as u32,
+        validations: validations.len() as u32,
+    };
+    let transitions = ctx.store.transitions(run_id)?;
+    let rf = RunFacts {
+        host: run.host.clone(),
+        mode: run.mode,
+        required_zone: spec.required_zone,
+        lifecycle,
+        aborted: run.abort_reason.filter(|s| !s.is_empty()),
+        drift: vec![],
+    };
+    Ok(assemble_report(
+        rf,
+        validations,
+        rc,
+        RunInfo {
+            id: run.id.clone(),
+            started_at: run.created_at.clone(),
+            finished_at: now(),
+            transitions,
+            power_steps: steps.into_iter().map(|(_, s)| s).collect(),
+        },
+    ))
+}
+
+async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Event, StoreError> {
+    let mut checks = Vec::new();
+    let mut problems = Vec::new();
+    match ctx.feeds(spec) {
+        Err(e) => problems.push(e),
+        Ok(feeds) => {
+            for f in feeds {
+                let id = format!("inventory.pdu.reachable:{}/{}", f.pdu, f.outlet);
+                let (outcome, obs, ev) = match f.driver.status(f.outlet).await {
+                    Ok(s) => (Outcome::Pass, s.as_str().to_string(), format!("status read: {}", s.as_str())),
+                    Err(e) => {
+                        problems.push(format!("PDU {} outlet {}: {e}", f.pdu, f.outlet));
+                        (Outcome::Fail, "unreachable".to_string(), e.to_string())
+                    }
+                };
+                checks.push(engine_check(&id, "PDU reachable and the outlet readable", Gate::Inventory, outcome, "outlet state readable", &obs, ev));
+            }
+        }
+    }
+    let console_ok = !spec.console.trim().is_empty();
+    checks.push(engine_check(
+        "inventory.console",
+        "console path declared",
+        Gate::Inventory,
+        if console_ok { Outcome::Pass } else { Outcome::Fail },
+        "a console path",
+        &spec.console,
+        format!("inventory console = {:?}", spec.console),
+    ));
+    add_engine_checks(ctx, run_id, None, checks)?;
+    Ok(if problems.is_empty() {
+        Event::Done("inventory gate passed: PDU reachable, outlet readable, console declared".into())
+    } else {
+        Event::Failed(format!("inventory gate: {}", problems.join("; ")))
+    })
+}

@@ -1,0 +1,7 @@
+//! e2etd: the coordinator. Store (SQLite), engine (run state machine), HTTP
+//! APIs (agent, boot, operator) and dnsmasq configuration.
+pub mod api;
+pub mod dnsmasq;
+pub mod engine;
+pub mod machine;
+pub mod store;

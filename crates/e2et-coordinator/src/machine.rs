@@ -1,0 +1,168 @@
+//! The run state machine as a table: (state, event) → next state. Pure; the
+//! engine persists each transition before running the new state's action.
+use e2et_model::{RunState, Verdict};
+
+/// What ended the current state's action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The state's action completed as intended.
+    Done(String),
+    /// The action failed (PDU error, inventory problem, boot path mismatch).
+    Failed(String),
+    /// A wait ran out (no hello, no facts).
+    TimedOut(String),
+    /// The report is built with this verdict.
+    Verdict(Verdict),
+    /// An operator holds a finished run / releases a held one.
+    Hold(String),
+    Release(String),
+}
+
+/// What the engine does on entering a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    CheckInventory,
+    PowerOnCold,
+    AwaitHello(u32),
+    CheckBootPath,
+    AwaitFacts(u32),
+    SoftOffAndCycle,
+    AwaitRevalidation,
+    BuildReport,
+    Nothing,
+}
+
+pub fn action_for(s: RunState) -> Action {
+    match s {
+        RunState::Queued => Action::Nothing,
+        RunState::InventoryGate => Action::CheckInventory,
+        RunState::PowerOn => Action::PowerOnCold,
+        RunState::Provisioning => Action::AwaitHello(1),
+        RunState::FirstBoot => Action::CheckBootPath,
+        RunState::Validate => Action::AwaitFacts(1),
+        RunState::PowerCycle => Action::SoftOffAndCycle,
+        RunState::Revalidate => Action::AwaitRevalidation,
+        RunState::Report => Action::BuildReport,
+        _ => Action::Nothing,
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("no transition from {from} on {event}")]
+pub struct BadTransition {
+    pub from: RunState,
+    pub event: String,
+}
+
+fn kind(e: &Event) -> &'static str {
+    match e {
+        Event::Done(_) => "done",
+        Event::Failed(_) => "failed",
+        Event::TimedOut(_) => "timed_out",
+        Event::Verdict(_) => "verdict",
+        Event::Hold(_) => "hold",
+        Event::Release(_) => "release",
+    }
+}
+
+/// The transition table.
+const TABLE: &[(RunState, &str, RunState)] = &[
+    (RunState::Queued, "done", RunState::InventoryGate),
+    (RunState::InventoryGate, "done", RunState::PowerOn),
+    (RunState::InventoryGate, "failed", RunState::Report),
+    (RunState::PowerOn, "done", RunState::Provisioning),
+    (RunState::PowerOn, "failed", RunState::Report),
+    (RunState::Provisioning, "done", RunState::FirstBoot),
+    (RunState::Provisioning, "timed_out", RunState::Report),
+    (RunState::FirstBoot, "done", RunState::Validate),
+    (RunState::FirstBoot, "failed", RunState::Report),
+    (RunState::Validate, "done", RunState::PowerCycle),
+    (RunState::Validate, "timed_out", RunState::Report),
+    (RunState::PowerCycle, "done", RunState::Revalidate),
+    (RunState::PowerCycle, "failed", RunState::Report),
+    (RunState::Revalidate, "done", RunState::Report),
+    (RunState::Revalidate, "timed_out", RunState::Report),
+    (RunState::Failed, "hold", RunState::Holding),
+    (RunState::Incomplete, "hold", RunState::Holding),
+    (RunState::Holding, "release", RunState::Released),
+];
+
+pub fn next(from: RunState, e: &Event) -> Result<RunState, BadTransition> {
+    if let Event::Verdict(v) = e {
+        if from == RunState::Report {
+            return Ok(match v {
+                Verdict::Passed => RunState::Passed,
+                Verdict::Transient => RunState::Transient,
+                Verdict::Failed => RunState::Failed,
+                Verdict::Incomplete => RunState::Incomplete,
+            });
+        }
+    }
+    let k = kind(e);
+    // Any live state can be put on hold by an operator (or by a restart that
+    // cannot prove what a power action did).
+    if k == "hold" && !from.is_terminal() {
+        return Ok(RunState::Holding);
+    }
+    TABLE
+        .iter()
+        .find(|(f, ev, _)| *f == from && *ev == k)
+        .map(|(_, _, to)| *to)
+        .ok_or(BadTransition {
+            from,
+            event: k.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn happy_path_walks_the_lifecycle_in_order() {
+        let mut s = RunState::Queued;
+        let mut seen = vec![s];
+        while s != RunState::Report {
+            s = next(s, &Event::Done(String::new())).unwrap();
+            seen.push(s);
+        }
+        s = next(s, &Event::Verdict(Verdict::Passed)).unwrap();
+        seen.push(s);
+        use RunState::*;
+        assert_eq!(
+            seen,
+            [Queued, InventoryGate, PowerOn, Provisioning, FirstBoot, Validate, PowerCycle, Revalidate, Report, Passed]
+        );
+    }
+
+    #[test]
+    fn every_live_state_has_a_way_to_the_report_or_hold() {
+        for s in RunState::ALL.into_iter().filter(|s| !s.is_terminal()) {
+            assert_eq!(next(s, &Event::Hold("x".into())), Ok(RunState::Holding));
+            if s != RunState::Queued && s != RunState::Report {
+                let failed = next(s, &Event::Failed("x".into()));
+                let timed = next(s, &Event::TimedOut("x".into()));
+                assert!(
+                    failed == Ok(RunState::Report) || timed == Ok(RunState::Report),
+                    "{s} cannot end early"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_do_not_move_except_hold_and_release() {
+        assert!(next(RunState::Passed, &Event::Done(String::new())).is_err());
+        assert!(next(RunState::Passed, &Event::Hold(String::new())).is_err());
+        assert_eq!(next(RunState::Failed, &Event::Hold(String::new())), Ok(RunState::Holding));
+        assert_eq!(next(RunState::Holding, &Event::Release(String::new())), Ok(RunState::Released));
+        assert!(next(RunState::Validate, &Event::Verdict(Verdict::Passed)).is_err());
+    }
+
+    #[test]
+    fn each_state_has_its_action() {
+        assert_eq!(action_for(RunState::PowerCycle), Action::SoftOffAndCycle);
+        assert_eq!(action_for(RunState::Provisioning), Action::AwaitHello(1));
+        assert_eq!(action_for(RunState::Passed), Action::Nothing);
+    }
+}

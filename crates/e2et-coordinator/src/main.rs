@@ -1,0 +1,209 @@
+//! e2etd: serve the coordinator, check its configuration, or print the dnsmasq
+//! configuration for the inventory.
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use e2et_coordinator::api::{router, sha256, App, AppConfig};
+use e2et_coordinator::dnsmasq::{self, DnsmasqOptions};
+use e2et_coordinator::engine::{self, drivers_for, Ctx, EngineConfig};
+use e2et_coordinator::store::Store;
+use e2et_pdu::Poll;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Parser)]
+#[command(version, about = "e2et coordinator")]
+struct Cli {
+    /// Inventory: hosts/inventory.nix (evaluated with nix-instantiate) or its JSON.
+    #[arg(long, env = "E2ET_INVENTORY", global = true)]
+    inventory: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "/var/lib/e2et/e2et.db")]
+    db: PathBuf,
+    /// URL hosts use to reach this coordinator (goes into boot scripts).
+    #[arg(long)]
+    public_url: String,
+    /// Directory served at /boot/artifacts (kernel, initrd).
+    #[arg(long)]
+    artifacts: PathBuf,
+    #[arg(long, default_value = "bzImage")]
+    kernel: String,
+    #[arg(long, default_value = "initrd")]
+    initrd: String,
+    /// Extra kernel command line for the netboot image.
+    #[arg(long, default_value = "console=ttyS0,115200")]
+    cmdline: String,
+    /// File holding the operator bearer token (systemd credential). Without it
+    /// the operator API is open: use only on a closed lab network.
+    #[arg(long, env = "E2ET_OPERATOR_TOKEN_FILE")]
+    operator_token_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 300)]
+    hello_timeout_s: u64,
+    #[arg(long, default_value_t = 120)]
+    facts_timeout_s: u64,
+    #[arg(long, default_value_t = 60)]
+    soft_off_timeout_s: u64,
+    #[arg(long, default_value_t = 1000)]
+    poll_interval_ms: u64,
+    #[arg(long, default_value_t = 20)]
+    step_timeout_s: u64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the coordinator.
+    Serve(ServeArgs),
+    /// Validate the inventory and configuration, then exit (used at build time).
+    CheckConfig,
+    /// Print the dnsmasq configuration for the inventory.
+    DnsmasqConfig {
+        #[arg(long)]
+        interface: String,
+        #[arg(long)]
+        subnet: String,
+        #[arg(long, default_value = "255.255.255.0")]
+        netmask: String,
+        #[arg(long)]
+        public_url: String,
+        #[arg(long)]
+        tftp_root: Option<String>,
+        #[arg(long)]
+        router_advertisements: bool,
+        #[arg(long)]
+        dhcp_log: Option<String>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run() {
+        eprintln!("e2etd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let inv_path = cli
+        .inventory
+        .context("--inventory (or E2ET_INVENTORY) is required")?;
+    let inventory = e2et_pdu::inventory::load(&inv_path)?;
+    match cli.cmd {
+        Cmd::CheckConfig => {
+            drivers_for(&inventory).map_err(anyhow::Error::msg)?;
+            println!(
+                "inventory {}: {} host(s), {} PDU(s): ok",
+                inv_path.display(),
+                inventory.hosts.len(),
+                inventory.pdus.len()
+            );
+            Ok(())
+        }
+        Cmd::DnsmasqConfig {
+            interface,
+            subnet,
+            netmask,
+            public_url,
+            tftp_root,
+            router_advertisements,
+            dhcp_log,
+        } => {
+            print!(
+                "{}",
+                dnsmasq::render(
+                    &inventory,
+                    &DnsmasqOptions {
+                        interface,
+                        subnet,
+                        netmask,
+                        public_url,
+                        tftp_root,
+                        router_advertisements,
+                        dhcp_log,
+                    }
+                )
+            );
+            Ok(())
+        }
+        Cmd::Serve(a) => serve(inventory, a),
+    }
+}
+
+#[tokio::main]
+async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
+    let operator_token_sha256 = match &a.operator_token_file {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("reading operator token file {}", p.display()))?;
+            let t = t.trim();
+            anyhow::ensure!(!t.is_empty(), "operator token file {} is empty", p.display());
+            Some(sha256(t))
+        }
+        None => {
+            tracing::warn!("no --operator-token-file: the operator API is open");
+            None
+        }
+    };
+    if let Some(dir) = a.db.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = Store::open(&a.db).with_context(|| format!("opening {}", a.db.display()))?;
+    let drivers = drivers_for(&inventory).map_err(anyhow::Error::msg)?;
+    let ctx = Arc::new(Ctx {
+        store,
+        inventory,
+        drivers,
+        cfg: EngineConfig {
+            hello_timeout: Duration::from_secs(a.hello_timeout_s),
+            facts_timeout: Duration::from_secs(a.facts_timeout_s),
+            soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
+            poll: Poll {
+                interval: Duration::from_millis(a.poll_interval_ms),
+                timeout: Duration::from_secs(a.step_timeout_s),
+            },
+        },
+        notify: Notify::new(),
+        policy: Default::default(),
+    });
+    for id in engine::recover(&ctx)? {
+        tracing::info!(run = %id, "resuming run");
+        engine::spawn(ctx.clone(), id);
+    }
+    let app = Arc::new(App {
+        ctx,
+        cfg: AppConfig {
+            public_url: a.public_url.trim_end_matches('/').to_string(),
+            artifacts: a.artifacts,
+            kernel: a.kernel,
+            initrd: a.initrd,
+            cmdline: a.cmdline,
+            operator_token_sha256,
+        },
+    });
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("binding {}", a.listen))?;
+    tracing::info!(listen = %a.listen, "e2etd serving");
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Bodies of the agent and operator HTTP APIs.
+use crate::facts::Facts;
+use crate::report::{Verdict, Zone};
+use crate::run::{RunMode, RunState};
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/agent/hello`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelloRequest {
+    pub run_id: String,
+    pub boot_id: String,
+    pub hostname: String,
+    pub macs: Vec<String>,
+    pub cmdline: String,
+    pub probe_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloResponse {
+    /// 1 for the first boot of the run, 2 for the boot after the power cycle.
+    pub boot_seq: u32,
+    /// Paths whose digests the facts must carry.
+    pub persistent_paths: Vec<String>,
+}
+
+/// `POST /api/v1/agent/facts`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactsRequest {
+    pub run_id: String,
+    pub boot_id: String,
+    pub facts: Facts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactsResponse {
+    pub accepted: bool,
+    pub boot_seq: u32,
+}
+
+/// `POST /api/v1/agent/heartbeat`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    pub run_id: String,
+    pub boot_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentCommand {
+    /// Keep heartbeating.
+    Continue,
+    /// Shut the host down cleanly (soft off before the PDU cuts power).
+    Poweroff,
+    Reboot,
+    /// Stop the agent; the run no longer needs it.
+    Abort,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    pub command: AgentCommand,
+}
+
+/// `POST /api/v1/runs`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRunRequest {
+    pub host: String,
+    #[serde(default)]
+    pub mode: RunMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub id: String,
+    pub host: String,
+    pub mode: RunMode,
+    pub state: RunState,
+    pub verdict: Option<Verdict>,
+    pub score: Option<f64>,
+    pub zone: Option<Zone>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Why the run is where it is (last transition's note).
+    pub note: String,
+    pub transitions: Vec<crate::report::Transition>,
+}
+
+/// Every API error: a stable machine code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    pub error: String,
+    pub message: String,
+}

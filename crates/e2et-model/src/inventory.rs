@@ -1,0 +1,388 @@
+//! The fleet's intent, as evaluated from hosts/inventory.nix to JSON.
+use crate::report::Zone;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Inventory {
+    pub version: u32,
+    pub site: Site,
+    pub pdus: BTreeMap<String, PduSpec>,
+    pub hosts: BTreeMap<String, HostSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Site {
+    pub name: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PduDriverKind {
+    /// APC rack PDU over SNMP (PowerNet-MIB).
+    ApcSnmp,
+    /// A QEMU VM's power over QMP; `address` is the directory holding
+    /// `outlet-<n>.qmp` sockets.
+    Qmp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PduSpec {
+    pub driver: PduDriverKind,
+    pub address: String,
+    /// Number of outlets the PDU has (outlets are numbered from 1).
+    pub outlets: u32,
+    /// Seconds to wait with power cut during a cycle.
+    #[serde(default = "default_cycle_delay")]
+    pub cycle_delay_s: u64,
+}
+
+fn default_cycle_delay() -> u64 {
+    2
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutletRef {
+    pub pdu: String,
+    pub outlet: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostSpec {
+    /// MAC of the management/provisioning NIC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Primary IPv4 address on the provisioning network.
+    pub ip: String,
+    pub fqdn: String,
+    /// Power feeds; more than one means dual feed, cycled together.
+    pub power: Vec<OutletRef>,
+    /// How a person reaches the console (`serial:ttyS0@115200`, `ipmi-sol`, ...).
+    pub console: String,
+    pub profile: String,
+    #[serde(default)]
+    pub expect: Expect,
+    pub required_zone: Zone,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expect {
+    /// Exact number of logical CPUs.
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    /// Minimum memory the kernel must report, in MiB.
+    #[serde(default)]
+    pub min_ram_mib: Option<u64>,
+    /// Paths whose content must survive a power cycle unchanged.
+    #[serde(default)]
+    pub persistent_paths: Vec<String>,
+    /// CPU vulnerabilities reported "Vulnerable" are a hard fail when true.
+    #[serde(default)]
+    pub vulnerabilities_hard: bool,
+}
+
+/// One thing wrong with an inventory, naming the host (or PDU) and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{subject}: field `{field}`: {problem}")]
+pub struct InventoryError {
+    /// `host vm1` or `pdu rack1`.
+    pub subject: String,
+    pub field: String,
+    pub problem: String,
+}
+
+fn err(subject: String, field: &str, problem: String) -> InventoryError {
+    InventoryError {
+        subject,
+        field: field.to_string(),
+        problem,
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`), returning the canonical lower-case
+/// colon form.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(6);
+    for p in parts {
+        if p.len() != 2 || !p.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        out.push(p.to_ascii_lowercase());
+    }
+    Some(out.join(":"))
+}
+
+impl Inventory {
+    /// Parses inventory JSON (as printed by
+    /// `nix-instantiate --eval --strict --json hosts/inventory.nix`) and validates it.
+    pub fn from_json(text: &str) -> Result<Inventory, Vec<InventoryError>> {
+        let inv: Inventory = serde_json::from_str(text).map_err(|e| {
+            vec![err(
+                "inventory".into(),
+                "(document)",
+                format!("not a valid inventory: {e}"),
+            )]
+        })?;
+        inv.validate()?;
+        Ok(inv.normalized())
+    }
+
+    fn normalized(mut self) -> Inventory {
+        for h in self.hosts.values_mut() {
+            if let Some(m) = normalize_mac(&h.mac) {
+                h.mac = m;
+            }
+        }
+        self
+    }
+
+    /// All problems at once, so an operator fixes the file in one go.
+    pub fn validate(&self) -> Result<(), Vec<InventoryError>> {
+        let mut errs = Vec::new();
+        if self.version != 1 {
+            errs.push(err(
+                "inventory".into(),
+                "version",
+                format!("unsupported version {} (expected 1)", self.version),
+            ));
+        }
+        for (name, pdu) in &self.pdus {
+            let subject = format!("pdu {name}");
+            if pdu.outlets == 0 {
+                errs.push(err(subject.clone(), "outlets", "must be at least 1".into()));
+            }
+            if pdu.address.trim().is_empty() {
+                errs.push(err(subject, "address", "must not be empty".into()));
+            }
+        }
+        let mut macs: HashMap<String, &str> = HashMap::new();
+        let mut ips: HashMap<Ipv4Addr, &str> = HashMap::new();
+        let mut outlets: HashMap<(String, u32), &str> = HashMap::new();
+        for (name, h) in &self.hosts {
+            let subject = format!("host {name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                errs.push(err(
+                    subject.clone(),
+                    "name",
+                    "host names use letters, digits, '-' and '_' only".into(),
+                ));
+            }
+            match normalize_mac(&h.mac) {
+                None => errs.push(err(
+                    subject.clone(),
+                    "mac",
+                    format!("malformed MAC {:?} (expected aa:bb:cc:dd:ee:ff)", h.mac),
+                )),
+                Some(m) => {
+                    if let Some(other) = macs.insert(m.clone(), name) {
+                        errs.push(err(
+                            subject.clone(),
+                            "mac",
+                            format!("MAC {m} is also used by host {other}"),
+                        ));
+                    }
+                }
+            }
+            match h.ip.parse::<Ipv4Addr>() {
+                Err(_) => errs.push(err(
+                    subject.clone(),
+                    "ip",
+                    format!("malformed IPv4 address {:?}", h.ip),
+                )),
+                Ok(ip) => {
+                    if let Some(other) = ips.insert(ip, name) {
+                        errs.push(err(
+                            subject.clone(),
+                            "ip",
+                            format!("address {ip} is also used by host {other}"),
+                        ));
+                    }
+                }
+            }
+            if !h.fqdn.contains('.') || h.fqdn.starts_with('.') || h.fqdn.ends_with('.') {
+                errs.push(err(
+                    subject.clone(),
+                    "fqdn",
+                    format!("{:?} is not a fully qualified name", h.fqdn),
+                ));
+            }
+            if h.console.trim().is_empty() {
+                errs.push(err(
+                    subject.clone(),
+                    "console",
+                    "no console path declared".into(),
+                ));
+            }
+            if h.power.is_empty() {
+                errs.push(err(
+                    subject.clone(),
+                    "power",
+                    "no PDU outlet declared: the lifecycle cannot power-cycle this host".into(),
+                ));
+            }
+            for (i, o) in h.power.iter().enumerate() {
+                let field = format!("power[{i}]");
+                match self.pdus.get(&o.pdu) {
+                    None => errs.push(err(
+                        subject.clone(),
+                        &field,
+                        format!("unknown PDU {:?}", o.pdu),
+                    )),
+                    Some(p) if o.outlet == 0 || o.outlet > p.outlets => errs.push(err(
+                        subject.clone(),
+                        &field,
+                        format!(
+                            "outlet {} does not exist on PDU {} (outlets 1..={})",
+                            o.outlet, o.pdu, p.outlets
+                        ),
+                    )),
+                    Some(_) => {}
+                }
+                if let Some(other) = outlets.insert((o.pdu.clone(), o.outlet), name) {
+                    errs.push(err(
+                        subject.clone(),
+                        &field,
+                        format!(
+                            "outlet {} of PDU {} is also used by host {other}",
+                            o.outlet, o.pdu
+                        ),
+                    ));
+                }
+            }
+            for (i, p) in h.expect.persistent_paths.iter().enumerate() {
+                if !p.starts_with('/') || p.contains("/../") || p.ends_with("/..") {
+                    errs.push(err(
+                        subject.clone(),
+                        &format!("expect.persistentPaths[{i}]"),
+                        format!("{p:?} must be an absolute path without '..'"),
+                    ));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn host_by_mac(&self, mac: &str) -> Option<(&str, &HostSpec)> {
+        let mac = normalize_mac(mac)?;
+        self.hosts
+            .iter()
+            .find(|(_, h)| normalize_mac(&h.mac).as_deref() == Some(mac.as_str()))
+            .map(|(n, h)| (n.as_str(), h))
+    }
+
+    /// The host an outlet powers, if any.
+    pub fn host_on_outlet(&self, pdu: &str, outlet: u32) -> Option<&str> {
+        self.hosts
+            .iter()
+            .find(|(_, h)| h.power.iter().any(|o| o.pdu == pdu && o.outlet == outlet))
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> serde_json::Value {
+        serde_json::json!({
+            "version": 1,
+            "site": {"name": "lab", "domain": "lab.test"},
+            "pdus": {"p1": {"driver": "qmp", "address": "/run/x", "outlets": 8}},
+            "hosts": {
+                "a": {"mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "a.lab.test",
+                      "power": [{"pdu": "p1", "outlet": 1}], "console": "serial",
+                      "profile": "lab", "requiredZone": "p90"},
+                "b": {"mac": "52:54:00:00:00:02", "ip": "10.0.0.2", "fqdn": "b.lab.test",
+                      "power": [{"pdu": "p1", "outlet": 2}], "console": "serial",
+                      "profile": "lab", "requiredZone": "p80",
+                      "expect": {"cpus": 2, "minRamMib": 100, "persistentPaths": ["/persist/x"]}}
+            }
+        })
+    }
+
+    fn errors_of(v: serde_json::Value) -> Vec<InventoryError> {
+        Inventory::from_json(&v.to_string()).unwrap_err()
+    }
+
+    #[test]
+    fn valid_inventory_loads() {
+        let inv = Inventory::from_json(&sample().to_string()).unwrap();
+        assert_eq!(inv.hosts["b"].expect.cpus, Some(2));
+        assert_eq!(inv.host_by_mac("52-54-00-00-00-02").unwrap().0, "b");
+        assert_eq!(inv.host_on_outlet("p1", 1), Some("a"));
+        assert_eq!(inv.host_on_outlet("p1", 3), None);
+    }
+
+    #[test]
+    fn duplicate_mac_names_both_hosts() {
+        let mut v = sample();
+        v["hosts"]["b"]["mac"] = "52:54:00:00:00:01".into();
+        let e = errors_of(v);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].subject, "host b");
+        assert_eq!(e[0].field, "mac");
+        assert!(e[0].problem.contains("host a"), "{}", e[0]);
+    }
+
+    #[test]
+    fn outlet_used_twice_is_refused() {
+        let mut v = sample();
+        v["hosts"]["b"]["power"][0]["outlet"] = 1.into();
+        let e = errors_of(v);
+        assert_eq!(e[0].field, "power[0]");
+        assert!(e[0].to_string().contains("also used by host a"), "{}", e[0]);
+    }
+
+    #[test]
+    fn malformed_mac_and_ip_are_named() {
+        let mut v = sample();
+        v["hosts"]["a"]["mac"] = "52:54:00:00:00".into();
+        v["hosts"]["a"]["ip"] = "10.0.0.300".into();
+        let e = errors_of(v);
+        let fields: Vec<_> = e.iter().map(|e| (e.subject.as_str(), e.field.as_str())).collect();
+        assert!(fields.contains(&("host a", "mac")), "{fields:?}");
+        assert!(fields.contains(&("host a", "ip")), "{fields:?}");
+    }
+
+    #[test]
+    fn unknown_pdu_outlet_range_and_unknown_field() {
+        let mut v = sample();
+        v["hosts"]["a"]["power"][0]["outlet"] = 9.into();
+        v["hosts"]["b"]["power"][0]["pdu"] = "nope".into();
+        let e = errors_of(v);
+        assert!(e.iter().any(|e| e.problem.contains("outlet 9 does not exist")));
+        assert!(e.iter().any(|e| e.problem.contains("unknown PDU \"nope\"")));
+
+        let mut v = sample();
+        v["hosts"]["a"]["ramm"] = 5.into();
+        let e = errors_of(v);
+        assert!(e[0].problem.contains("unknown field `ramm`"), "{}", e[0]);
+    }
+
+    #[test]
+    fn relative_persistent_path_is_refused() {
+        let mut v = sample();
+        v["hosts"]["b"]["expect"]["persistentPaths"] = serde_json::json!(["var/lib/sss"]);
+        let e = errors_of(v);
+        assert_eq!(e[0].field, "expect.persistentPaths[0]");
+    }
+}

@@ -1,0 +1,166 @@
+//! Scores, zones, verdicts and the conformance report.
+use crate::check::{Check, Gate};
+use crate::run::RunMode;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Score zones. Below 60 a host is unusable; p60 minimally usable; p80 lab host;
+/// p90 release candidate; p95 GA; p99 production-critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    Unusable,
+    P60,
+    P80,
+    P90,
+    P95,
+    P99,
+}
+
+impl Zone {
+    /// The lowest score (0–100) inside the zone.
+    pub fn threshold(self) -> f64 {
+        match self {
+            Zone::Unusable => 0.0,
+            Zone::P60 => 60.0,
+            Zone::P80 => 80.0,
+            Zone::P90 => 90.0,
+            Zone::P95 => 95.0,
+            Zone::P99 => 99.0,
+        }
+    }
+
+    pub fn from_score(score: f64) -> Zone {
+        [Zone::P99, Zone::P95, Zone::P90, Zone::P80, Zone::P60]
+            .into_iter()
+            .find(|z| score >= z.threshold())
+            .unwrap_or(Zone::Unusable)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Zone::Unusable => "unusable",
+            Zone::P60 => "p60",
+            Zone::P80 => "p80",
+            Zone::P90 => "p90",
+            Zone::P95 => "p95",
+            Zone::P99 => "p99",
+        }
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    Transient,
+    Failed,
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Transient => "transient",
+            Verdict::Failed => "failed",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub gate: Gate,
+    pub applicable_weight: u32,
+    pub passed_weight: u32,
+    /// passed / applicable × 100; `None` when nothing in the gate applied.
+    pub score: Option<f64>,
+}
+
+/// One validation: the checks of one boot's facts against the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// 1 for the first boot, 2 after the power cycle.
+    pub boot_seq: u32,
+    pub boot_id: String,
+    pub score: f64,
+    pub zone: Zone,
+    pub gates: Vec<GateResult>,
+    pub checks: Vec<Check>,
+}
+
+/// How many times each lifecycle action happened in the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleCounts {
+    pub provisionings: u32,
+    pub power_cycles: u32,
+    pub boots: u32,
+    pub validations: u32,
+}
+
+/// One PDU action with the state read back afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerStep {
+    pub at: String,
+    pub pdu: String,
+    pub outlet: u32,
+    /// `off`, `on`, `soft_off`, `status`.
+    pub action: String,
+    /// The state read back from the device after the action (`on`, `off`), or
+    /// `None` when nothing could be read.
+    pub observed: Option<String>,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub seq: u32,
+    pub from: String,
+    pub to: String,
+    pub at: String,
+    pub note: String,
+}
+
+/// Fields that change from run to run, kept apart so two reports diff cleanly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub transitions: Vec<Transition>,
+    pub power_steps: Vec<PowerStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub host: String,
+    pub mode: RunMode,
+    pub verdict: Verdict,
+    /// Why the verdict is what it is, one line each, most important first.
+    pub reasons: Vec<String>,
+    /// The lower of the validations' scores.
+    pub score: f64,
+    pub zone: Zone,
+    pub required_zone: Zone,
+    pub lifecycle: LifecycleCounts,
+    pub validations: Vec<Validation>,
+    /// Checks about the run as a whole: boot path, power cycle, reboot proof,
+    /// persistence across the cycle.
+    pub run_checks: Vec<Check>,
+    pub run: RunInfo,
+}

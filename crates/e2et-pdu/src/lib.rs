@@ -1,0 +1,330 @@
+//! Power control. A [`PowerDriver`] switches one outlet and reads its state
+//! back; [`switch_verified`] and [`cycle`] build the observed sequences the
+//! lifecycle needs (never trusting a command without reading the state back).
+pub mod inventory;
+pub mod qmp;
+
+use async_trait::async_trait;
+use e2et_model::report::PowerStep;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    On,
+    Off,
+}
+
+impl PowerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PduError {
+    #[error("cannot reach {target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("{target}: protocol error: {message}")]
+    Protocol { target: String, message: String },
+    #[error("{target}: device refused {command}: {message}")]
+    Device {
+        target: String,
+        command: String,
+        message: String,
+    },
+    #[error("outlet {outlet} did not reach {want} within {waited:?}; last state read: {last_seen}")]
+    NotReached {
+        outlet: u32,
+        want: &'static str,
+        waited: Duration,
+        last_seen: String,
+    },
+    #[error("{target}: {operation} is not supported by this driver")]
+    Unsupported {
+        target: String,
+        operation: &'static str,
+    },
+    #[error("timed out after {0:?} talking to the device")]
+    Timeout(Duration),
+}
+
+/// One PDU (or power controller). Commands only send; callers verify with
+/// [`PowerDriver::status`] (see [`switch_verified`]).
+#[async_trait]
+pub trait PowerDriver: Send + Sync {
+    /// Human name of the device (`rack1-pdu-a`), used in logs and errors.
+    fn name(&self) -> &str;
+    async fn status(&self, outlet: u32) -> Result<PowerState, PduError>;
+    async fn on(&self, outlet: u32) -> Result<(), PduError>;
+    async fn off(&self, outlet: u32) -> Result<(), PduError>;
+    /// Ask the host to shut down cleanly (ACPI power button). Drivers that cannot
+    /// say so; the caller then goes straight to a hard off.
+    async fn soft_off(&self, outlet: u32) -> Result<(), PduError> {
+        let _ = outlet;
+        Err(PduError::Unsupported {
+            target: self.name().to_string(),
+            operation: "soft_off",
+        })
+    }
+}
+
+/// Polling bounds of a verified step.
+#[derive(Debug, Clone, Copy)]
+pub struct Poll {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Polls until the outlet reads `want`, or errors naming the last state seen.
+pub async fn wait_state(
+    d: &dyn PowerDriver,
+    outlet: u32,
+    want: PowerState,
+    poll: Poll,
+) -> Result<PowerState, PduError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let last = match d.status(outlet).await {
+            Ok(s) if s == want => return Ok(s),
+            Ok(s) => s.as_str().to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        if start.elapsed() >= poll.timeout {
+            return Err(PduError::NotReached {
+                outlet,
+                want: want.as_str(),
+                waited: start.elapsed(),
+                last_seen: last,
+            });
+        }
+        tokio::time::sleep(poll.interval).await;
+    }
+}
+
+/// Sends on/off and polls until the state is read back.
+pub async fn switch_verified(
+    d: &dyn PowerDriver,
+    outlet: u32,
+    want: PowerState,
+    poll: Poll,
+) -> Result<PowerState, PduError> {
+    match want {
+        PowerState::On => d.on(outlet).await?,
+        PowerState::Off => d.off(outlet).await?,
+    }
+    wait_state(d, outlet, want, poll).await
+}
+
+/// One power feed of a host.
+#[derive(Clone)]
+pub struct Feed {
+    pub pdu: String,
+    pub outlet: u32,
+    pub driver: Arc<dyn PowerDriver>,
+}
+
+/// Receives each step: `intent` before the command is sent, `done` after the
+/// state was read back (or the step failed). The coordinator persists both.
+pub trait StepLog: Send + Sync {
+    fn intent(&self, pdu: &str, outlet: u32, action: &str);
+    fn done(&self, step: &PowerStep);
+}
+
+/// Discards steps (CLI use prints them itself).
+pub struct NoLog;
+impl StepLog for NoLog {
+    fn intent(&self, _: &str, _: u32, _: &str) {}
+    fn done(&self, _: &PowerStep) {}
+}
+
+async fn step(
+    log: &dyn StepLog,
+    f: &Feed,
+    want: PowerState,
+    poll: Poll,
+) -> Result<PowerStep, (PowerStep, PduError)> {
+    let action = want.as_str();
+    log.intent(&f.pdu, f.outlet, action);
+    let r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
+    let step = match &r {
+        Ok(s) => PowerStep {
+            at: now(),
+            pdu: f.pdu.clone(),
+            outlet: f.outlet,
+            action: action.into(),
+            observed: Some(s.as_str().into()),
+            ok: true,
+            detail: format!("{action} sent; state read back {}", s.as_str()),
+        },
+        Err(e) => PowerStep {
+            at: now(),
+            pdu: f.pdu.clone(),
+            outlet: f.outlet,
+            action: action.into(),
+            observed: match e {
+                PduError::NotReached { last_seen, .. } if !last_seen.starts_with("error") => {
+                    Some(last_seen.clone())
+                }
+                _ => None,
+            },
+            ok: false,
+            detail: e.to_string(),
+        },
+    };
+    log.done(&step);
+    match r {
+        Ok(_) => Ok(step),
+        Err(e) => Err((step, e)),
+    }
+}
+
+/// Switches every feed to `want`, each verified, in order.
+pub async fn switch_all(
+    log: &dyn StepLog,
+    feeds: &[Feed],
+    want: PowerState,
+    poll: Poll,
+) -> Result<Vec<PowerStep>, (Vec<PowerStep>, PduError)> {
+    let mut steps = Vec::new();
+    for f in feeds {
+        match step(log, f, want, poll).await {
+            Ok(s) => steps.push(s),
+            Err((s, e)) => {
+                steps.push(s);
+                return Err((steps, e));
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// A verified cycle of all feeds together: all off (each read back off), the
+/// delay, all on (each read back on). Never the PDU's own reboot command, so
+/// every step is observed.
+pub async fn cycle(
+    log: &dyn StepLog,
+    feeds: &[Feed],
+    delay: Duration,
+    poll: Poll,
+) -> Result<Vec<PowerStep>, (Vec<PowerStep>, PduError)> {
+    let mut steps = switch_all(log, feeds, PowerState::Off, poll).await?;
+    tokio::time::sleep(delay).await;
+    match switch_all(log, feeds, PowerState::On, poll).await {
+        Ok(s) => {
+            steps.extend(s);
+            Ok(steps)
+        }
+        Err((s, e)) => {
+            steps.extend(s);
+            Err((steps, e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An outlet that takes `lag` status reads to follow a command, or never.
+    struct Fake {
+        state: Mutex<(PowerState, Option<PowerState>, u32)>,
+        lag: Option<u32>,
+    }
+
+    #[async_trait]
+    impl PowerDriver for Fake {
+        fn name(&self) -> &str {
+            "fake"
+        }
+        async fn status(&self, _: u32) -> Result<PowerState, PduError> {
+            let mut s = self.state.lock().unwrap();
+            if let (Some(p), Some(lag)) = (s.1, self.lag) {
+                s.2 += 1;
+                if s.2 > lag {
+                    s.0 = p;
+                    s.1 = None;
+                }
+            }
+            Ok(s.0)
+        }
+        async fn on(&self, _: u32) -> Result<(), PduError> {
+            let mut s = self.state.lock().unwrap();
+            *s = (s.0, Some(PowerState::On), 0);
+            Ok(())
+        }
+        async fn off(&self, _: u32) -> Result<(), PduError> {
+            let mut s = self.state.lock().unwrap();
+            *s = (s.0, Some(PowerState::Off), 0);
+            Ok(())
+        }
+    }
+
+    fn feed(lag: Option<u32>) -> Feed {
+        Feed {
+            pdu: "p".into(),
+            outlet: 3,
+            driver: Arc::new(Fake {
+                state: Mutex::new((PowerState::On, None, 0)),
+                lag,
+            }),
+        }
+    }
+
+    const FAST: Poll = Poll {
+        interval: Duration::from_millis(1),
+        timeout: Duration::from_millis(200),
+    };
+
+    #[tokio::test]
+    async fn cycle_reads_back_each_state() {
+        let feeds = [feed(Some(2)), feed(Some(0))];
+        let steps = cycle(&NoLog, &feeds, Duration::ZERO, FAST).await.unwrap();
+        let seq: Vec<_> = steps
+            .iter()
+            .map(|s| (s.action.as_str(), s.observed.as_deref()))
+            .collect();
+        assert_eq!(
+            seq,
+            [
+                ("off", Some("off")),
+                ("off", Some("off")),
+                ("on", Some("on")),
+                ("on", Some("on"))
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn stuck_outlet_names_last_state_and_stops() {
+        let feeds = [feed(None)];
+        let (steps, e) = cycle(&NoLog, &feeds, Duration::ZERO, FAST).await.unwrap_err();
+        assert_eq!(steps.len(), 1, "no power-on after a failed off");
+        assert!(!steps[0].ok);
+        assert_eq!(steps[0].observed.as_deref(), Some("on"));
+        assert!(e.to_string().contains("did not reach off"), "{e}");
+        assert!(e.to_string().contains("last state read: on"), "{e}");
+    }
+}
