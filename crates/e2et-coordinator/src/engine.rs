@@ -57,13 +57,50 @@ pub fn drivers_for(inv: &Inventory) -> Result<HashMap<String, Arc<dyn PowerDrive
                 out.insert(name.clone(), Arc::new(QmpDriver::new(name.clone(), &p.address)));
             }
             PduDriverKind::ApcSnmp => {
-                return Err(format!(
-                    "PDU {name}: driver apc-snmp is not available in this build"
-                ))
+                out.insert(
+                    name.clone(),
+                    Arc::new(Unavailable {
+                        name: name.clone(),
+                        why: "the apc-snmp driver is not available in this build",
+                    }),
+                );
             }
         }
     }
     Ok(out)
+}
+
+/// A PDU whose driver this build lacks: every operation fails with the reason,
+/// so the inventory gate of a run on it fails clearly instead of the whole
+/// coordinator refusing to start.
+struct Unavailable {
+    name: String,
+    why: &'static str,
+}
+
+#[async_trait::async_trait]
+impl PowerDriver for Unavailable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    async fn status(&self, _: u32) -> Result<PowerState, e2et_pdu::PduError> {
+        Err(self.err())
+    }
+    async fn on(&self, _: u32) -> Result<(), e2et_pdu::PduError> {
+        Err(self.err())
+    }
+    async fn off(&self, _: u32) -> Result<(), e2et_pdu::PduError> {
+        Err(self.err())
+    }
+}
+
+impl Unavailable {
+    fn err(&self) -> e2et_pdu::PduError {
+        e2et_pdu::PduError::Unsupported {
+            target: format!("{} ({})", self.name, self.why),
+            operation: "power control",
+        }
+    }
 }
 
 impl Ctx {

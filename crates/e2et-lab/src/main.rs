@@ -1,1 +1,113 @@
-fn main() {}
+//! e2et-lab: runs the e2et lifecycle on this machine without Nix: a network
+//! namespace with a bridge, dnsmasq, e2etd, QEMU (TCG) netbooting through iPXE.
+mod lab;
+mod netboot;
+mod scenario;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use scenario::Scenario;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "The e2et lab: the whole lifecycle on QEMU, dnsmasq and iPXE")]
+struct Cli {
+    /// The fleet inventory (.nix, evaluated with nix-instantiate).
+    #[arg(long, default_value = "hosts/inventory.nix")]
+    inventory: PathBuf,
+    /// Kernel unpacked from its Debian package (scripts/lab-deps.sh).
+    #[arg(long, default_value = ".cache/kernel/root")]
+    kernel_root: PathBuf,
+    #[arg(long, default_value = "/bin/busybox")]
+    busybox: PathBuf,
+    /// Where runs keep their logs, databases and reports.
+    #[arg(long, default_value = "lab-out")]
+    out: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the netboot kernel + initramfs into OUT/artifacts.
+    BuildNetboot,
+    /// Run one scenario; prints `scenario=<name> verdict=<verdict> seconds=<n>`.
+    Scenario {
+        #[arg(value_enum)]
+        name: Vec<Scenario>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run() {
+        eprintln!("e2et-lab: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("binary directory")?
+        .to_path_buf();
+    for b in ["e2etd", "e2et", "e2et-probe"] {
+        anyhow::ensure!(
+            bin.join(b).exists(),
+            "{} missing: build the workspace first (cargo build --release --workspace)",
+            bin.join(b).display()
+        );
+    }
+    std::fs::create_dir_all(&cli.out)?;
+    let out = cli.out.canonicalize()?;
+    let art = netboot::build(&cli.kernel_root, &bin.join("e2et-probe"), &cli.busybox, &out)?;
+    match cli.cmd {
+        Cmd::BuildNetboot => {
+            println!("netboot artifacts in {}", art.dir.display());
+            Ok(())
+        }
+        Cmd::Scenario { name } => {
+            let inventory_json = e2et_pdu::inventory::inventory_json(&cli.inventory)?;
+            let env = scenario::Env {
+                bin: &bin,
+                inventory_json: &inventory_json,
+                artifacts: &art,
+                out,
+            };
+            let names = if name.is_empty() {
+                vec![Scenario::Pass]
+            } else {
+                name
+            };
+            let mut failed = Vec::new();
+            let mut lines = Vec::new();
+            for s in names {
+                match scenario::run(&env, s) {
+                    Ok(o) => lines.push(format!(
+                        "scenario={} verdict={} seconds={:.1}",
+                        s.name(),
+                        o.verdict,
+                        o.seconds
+                    )),
+                    Err(e) => {
+                        eprintln!("e2et-lab: scenario {} did not show what it must: {e:#}", s.name());
+                        lines.push(format!("scenario={} verdict=error seconds=0", s.name()));
+                        failed.push(s.name());
+                    }
+                }
+            }
+            for l in &lines {
+                println!("{l}");
+            }
+            anyhow::ensure!(failed.is_empty(), "scenarios not as expected: {}", failed.join(", "));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The lab's world: a network namespace with a bridge, dnsmasq, e2etd and QEMU
+//! VMs, all torn down when the [`Lab`] is dropped.
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BRIDGE_IP: &str = "10.99.0.1";
+pub const SUBNET: &str = "10.99.0.0";
+pub const PORT: u16 = 8080;
+
+pub fn coordinator_url() -> String {
+    format!("http://{BRIDGE_IP}:{PORT}")
+}
+
+pub struct Vm {
+    pub name: String,
+    pub mac: String,
+    pub qmp: PathBuf,
+    pub serial: PathBuf,
+}
+
+pub struct Lab {
+    pub ns: String,
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    children: Vec<(String, Child)>,
+    taps: u32,
+}
+
+fn sh(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+impl Lab {
+    /// Creates the namespace `e2etlab<pid>` with bridge br0 (10.99.0.1/24 and a
+    /// ULA for router advertisements, so iPXE does not wait for IPv6).
+    pub fn new(dir: &Path, bin: &Path) -> Result<Lab> {
+        std::fs::create_dir_all(dir)?;
+        let ns = format!("e2etlab{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        sh(Command::new("ip").args(["netns", "add", &ns]))
+            .context("creating a network namespace (the lab needs root)")?;
+        let lab = Lab {
+            ns,
+            dir: dir.to_path_buf(),
+            bin: bin.to_path_buf(),
+            children: Vec::new(),
+            taps: 0,
+        };
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec!["link", "add", "br0", "type", "bridge"],
+            vec!["addr", "add", "10.99.0.1/24", "dev", "br0"],
+            vec!["-6", "addr", "add", "fd00:e2e7::1/64", "dev", "br0", "nodad"],
+            vec!["link", "set", "br0", "up"],
+        ] {
+            sh(Command::new("ip").args(["-n", &lab.ns]).args(&args))?;
+        }
+        Ok(lab)
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn cmd(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns]).arg(prog);
+        c
+    }
+
+    fn log(&self, name: &str) -> Result<std::fs::File> {
+        let p = self.dir.join(name);
+        std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))
+    }
+
+    pub fn spawn(&mut self, what: &str, mut c: Command, log: &str) -> Result<()> {
+        let f = self.log(log)?;
+        c.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f);
+        let child = c.spawn().with_context(|| format!("starting {what}"))?;
+        self.children.push((what.to_string(), child));
+        Ok(())
+    }
+
+    pub fn start_dnsmasq(&mut self, inventory: &Path) -> Result<()> {
+        let conf = self.dir.join("dnsmasq.conf");
+        let out = Command::new(self.bin.join("e2etd"))
+            .arg("--inventory")
+            .arg(inventory)
+            .args(["dnsmasq-config", "--interface", "br0", "--subnet", SUBNET])
+            .args(["--public-url", &coordinator_url(), "--router-advertisements"])
+            .arg("--dhcp-log")
+            .arg(self.dir.join("dnsmasq.log"))
+            .output()
+            .context("running e2etd dnsmasq-config")?;
+        if !out.status.success() {
+            bail!("e2etd dnsmasq-config: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::fs::write(&conf, &out.stdout)?;
+        let mut c = self.cmd("dnsmasq");
+        c.arg("--keep-in-foreground")
+            .arg(format!("--conf-file={}", conf.display()))
+            .arg(format!("--dhcp-leasefile={}", self.dir.join("dnsmasq.leases").display()))
+            .arg(format!("--pid-file={}", self.dir.join("dnsmasq.pid").display()));
+        self.spawn("dnsmasq", c, "dnsmasq.out")
+    }
+
+    pub fn start_e2etd(&mut self, inventory: &Path, artifacts: &Path, hello_timeout_s: u64) -> Result<()> {
+        let mut c = self.cmd(self.bin.join("e2etd"));
+        c.env("RUST_LOG", "info")
+            .arg("--inventory")
+            .arg(inventory)
+            .arg("serve")
+            .args(["--listen", &format!("{BRIDGE_IP}:{PORT}")])
+            .args(["--public-url", &coordinator_url()])
+            .arg("--db")
+            .arg(self.dir.join("e2et.db"))
+            .arg("--artifacts")
+            .arg(artifacts)
+            .args(["--kernel", "vmlinuz", "--initrd", "initrd.gz"])
+            .args(["--cmdline", "console=ttyS0,115200 loglevel=4 panic=10"])
+            .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
+            .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])
+            .args(["--poll-interval-ms", "250", "--step-timeout-s", "20"]);
+        self.spawn("e2etd", c, "e2etd.log")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self
+                .cli()
+                .arg("runs")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("e2etd did not answer within 20 s; see {}", self.dir.join("e2etd.log").display());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The operator CLI, run inside the namespace against the lab's coordinator.
+    pub fn cli(&self) -> Command {
+        let mut c = self.cmd(self.bin.join("e2et"));
+        c.args(["--server", &coordinator_url()]);
+        c
+    }
+
+    /// Starts a VM on a new tap. `powered` false starts it paused (`-S`): the
+    /// outlet is off until the PDU driver turns it on.
+    pub fn start_vm(&mut self, name: &str, mac: &str, qmp: &Path, powered: bool) -> Result<Vm> {
+        let tap = format!("tap{}", self.taps);
+        self.taps += 1;
+        sh(Command::new("ip").args(["-n", &self.ns, "tuntap", "add", &tap, "mode", "tap"]))?;
+        sh(Command::new("ip").args(["-n", &self.ns, "link", "set", &tap, "master", "br0", "up"]))?;
+        let disk = self.dir.join(format!("{name}.disk.img"));
+        sh(Command::new("truncate").args(["-s", "64M"]).arg(&disk))?;
+        sh(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "persist"]).arg(&disk))?;
+        if let Some(p) = qmp.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        let serial = self.dir.join(format!("{name}.serial.log"));
+        let mut c = self.cmd("qemu-system-x86_64");
+        c.args(["-name", name, "-accel", "tcg", "-machine", "pc", "-smp", "2", "-m", "256"])
+            .args(["-nographic", "-monitor", "none", "-no-shutdown", "-boot", "n"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")])
+            .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        if !powered {
+            c.arg("-S");
+        }
+        self.spawn(&format!("qemu {name}"), c, &format!("{name}.qemu.log"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !qmp.exists() {
+            if Instant::now() > deadline {
+                bail!("QEMU for {name} made no QMP socket; see {name}.qemu.log");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Vm {
+            name: name.into(),
+            mac: mac.into(),
+            qmp: qmp.to_path_buf(),
+            serial,
+        })
+    }
+
+    /// Runs a CLI command, echoing its output lines as they come; returns
+    /// (exit code, output).
+    pub fn run_streamed(&self, mut c: Command, prefix: &str) -> Result<(i32, String)> {
+        c.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = c.spawn().context("starting the e2et CLI")?;
+        let mut all = String::new();
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines() {
+                let line = line?;
+                println!("{prefix}{line}");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        }
+        let st = child.wait()?;
+        Ok((st.code().unwrap_or(-1), all))
+    }
+
+    pub fn check_children(&mut self) -> Result<()> {
+        for (what, c) in &mut self.children {
+            if let Some(st) = c.try_wait()? {
+                bail!("{what} exited early ({st}); see the logs in {}", self.dir.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, c) in self.children.iter_mut().rev() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (_, c) in self.children.iter_mut() {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}

@@ -1,0 +1,204 @@
+//! Builds the lab's netboot artifacts: a Debian kernel (unpacked from its .deb)
+//! and an initramfs with busybox-static, the e2et probe with the shared
+//! libraries it needs, and the NIC/disk modules in dependency order.
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const INIT: &str = include_str!("guest/init");
+const UDHCPC: &str = include_str!("guest/udhcpc.script");
+const POWEROFF: &str = include_str!("guest/e2et-poweroff");
+
+/// Modules the guest loads, roots of the dependency walk. crc32c goes first:
+/// ext4 needs it but names it only as a soft dependency.
+pub const WANTED: &[&str] = &[
+    "crc32c_generic",
+    "virtio_pci",
+    "virtio_net",
+    "virtio_blk",
+    "ext4",
+];
+
+pub struct Artifacts {
+    pub dir: PathBuf,
+    pub kernel: String,
+    pub initrd: String,
+}
+
+/// Parses modules.dep into name → (path, deps as names).
+pub fn parse_modules_dep(text: &str) -> BTreeMap<String, (String, Vec<String>)> {
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .map(|f| f.split(".ko").next().unwrap_or(f).replace('-', "_"))
+            .unwrap_or_default()
+    };
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, deps)| {
+            (
+                name(m),
+                (m.to_string(), deps.split_whitespace().map(name).collect()),
+            )
+        })
+        .collect()
+}
+
+/// Load order: every module after its dependencies, each once.
+pub fn load_order(
+    dep: &BTreeMap<String, (String, Vec<String>)>,
+    wanted: &[&str],
+) -> Result<Vec<String>> {
+    fn visit(
+        m: &str,
+        dep: &BTreeMap<String, (String, Vec<String>)>,
+        seen: &mut HashSet<String>,
+        out: &mut Vec<String>,
+        stack: &mut Vec<String>,
+    ) -> Result<()> {
+        if seen.contains(m) {
+            return Ok(());
+        }
+        if stack.iter().any(|s| s == m) {
+            bail!("module dependency cycle through {m}");
+        }
+        let Some((_, deps)) = dep.get(m) else {
+            bail!("module {m} is not in modules.dep (built in, or a wrong kernel?)");
+        };
+        stack.push(m.to_string());
+        for d in deps {
+            visit(d, dep, seen, out, stack)?;
+        }
+        stack.pop();
+        seen.insert(m.to_string());
+        out.push(m.to_string());
+        Ok(())
+    }
+    let (mut seen, mut out, mut stack) = (HashSet::new(), Vec::new(), Vec::new());
+    for w in wanted {
+        visit(w, dep, &mut seen, &mut out, &mut stack)?;
+    }
+    Ok(out)
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn write_exec(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Shared libraries a dynamic executable needs, from ldd.
+fn needed_libs(exe: &Path) -> Result<Vec<PathBuf>> {
+    let out = run(Command::new("ldd").arg(exe))?;
+    let mut libs = Vec::new();
+    for l in out.lines() {
+        let l = l.trim();
+        let path = match l.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => l.split_whitespace().next().filter(|p| p.starts_with('/')),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
+
+pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Result<Artifacts> {
+    let moddir = kernel_root.join("lib/modules");
+    let kver = std::fs::read_dir(&moddir)
+        .with_context(|| format!("{} (run scripts/lab-deps.sh)", moddir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .context("no kernel under .cache/kernel (run scripts/lab-deps.sh)")?;
+    let kdir = moddir.join(&kver);
+    let dep_text = std::fs::read_to_string(kdir.join("modules.dep"))
+        .with_context(|| format!("{}/modules.dep: run depmod (scripts/lab-deps.sh)", kdir.display()))?;
+    let dep = parse_modules_dep(&dep_text);
+    let order = load_order(&dep, WANTED)?;
+
+    let stage = out.join("initramfs-root");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage)?;
+    }
+    for d in ["bin", "etc", "proc", "sys", "dev", "run", "tmp", "persist", "lib/modules", "var/lib"] {
+        std::fs::create_dir_all(stage.join(d))?;
+    }
+    std::fs::copy(busybox, stage.join("bin/busybox"))
+        .with_context(|| format!("copying {}", busybox.display()))?;
+    let probe_dst = stage.join("bin/e2et-probe");
+    run(Command::new("objcopy").arg("--strip-all").arg(probe).arg(&probe_dst))?;
+    for lib in needed_libs(probe)? {
+        let dst = stage.join(lib.strip_prefix("/").unwrap_or(&lib));
+        if let Some(p) = dst.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::copy(&lib, &dst).with_context(|| format!("copying {}", lib.display()))?;
+    }
+    for m in &order {
+        let (rel, _) = &dep[m];
+        std::fs::copy(kdir.join(rel), stage.join(format!("lib/modules/{m}.ko")))
+            .with_context(|| format!("copying module {rel}"))?;
+    }
+    std::fs::write(stage.join("etc/modules.order"), order.join("\n") + "\n")?;
+    write_exec(&stage.join("init"), INIT)?;
+    write_exec(&stage.join("etc/udhcpc.script"), UDHCPC)?;
+    write_exec(&stage.join("bin/e2et-poweroff"), POWEROFF)?;
+    run(Command::new("mknod").arg(stage.join("dev/console")).args(["c", "5", "1"]))?;
+
+    let art = out.join("artifacts");
+    std::fs::create_dir_all(&art)?;
+    let vmlinuz = kernel_root.join(format!("boot/vmlinuz-{kver}"));
+    std::fs::copy(&vmlinuz, art.join("vmlinuz"))
+        .with_context(|| format!("copying {}", vmlinuz.display()))?;
+    let initrd = art.join("initrd.gz");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        stage.display(),
+        initrd.display()
+    )))?;
+    Ok(Artifacts {
+        dir: art,
+        kernel: "vmlinuz".into(),
+        initrd: "initrd.gz".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deps_load_before_dependents() {
+        let dep = parse_modules_dep(
+            "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko\n\
+             kernel/lib/crc16.ko:\nkernel/fs/mbcache.ko:\nkernel/fs/jbd2/jbd2.ko:\n\
+             kernel/crypto/crc32c_generic.ko:\n\
+             kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko\n\
+             kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\nkernel/net/core/failover.ko:\n",
+        );
+        let o = load_order(&dep, &["crc32c_generic", "virtio_net", "ext4"]).unwrap();
+        let pos = |m: &str| o.iter().position(|x| x == m).unwrap();
+        assert!(pos("failover") < pos("net_failover"));
+        assert!(pos("net_failover") < pos("virtio_net"));
+        assert!(pos("jbd2") < pos("ext4") && pos("crc16") < pos("ext4"));
+        assert_eq!(pos("crc32c_generic"), 0);
+        assert_eq!(o.len(), 8);
+        assert!(load_order(&dep, &["nope"]).is_err());
+    }
+}

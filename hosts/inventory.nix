@@ -1,0 +1,65 @@
+# The fleet's intent: pure data, no functions, no imports. The coordinator and
+# the Rust tools read what `nix-instantiate --eval --strict --json` prints.
+# Secrets (PDU credentials, tokens) never go here: they come from files.
+{
+  version = 1;
+
+  site = {
+    name = "lab";
+    domain = "lab.e2et.test";
+  };
+
+  pdus = {
+    # The lab's "PDU": QEMU VMs driven over QMP; outlet n is the VM whose QMP
+    # socket is <address>/outlet-<n>.qmp. The lab points address at its run dir.
+    lab-qmp = {
+      driver = "qmp";
+      address = "/run/e2et-lab/pdu";
+      outlets = 8;
+      cycleDelayS = 2;
+    };
+    # An APC AP7901 switched rack PDU (SNMPv3, PowerNet-MIB).
+    rack10-a = {
+      driver = "apc-snmp";
+      address = "pdu-rack10-a.mgmt.e2et.test:161";
+      outlets = 8;
+      cycleDelayS = 5;
+    };
+  };
+
+  hosts = {
+    # The lab's netboot VM (crates/e2et-lab): busybox initramfs with the probe,
+    # a virtio disk mounted at /persist that keeps its content across cycles.
+    vm1 = {
+      mac = "52:54:00:e2:e7:01";
+      ip = "10.99.0.11";
+      fqdn = "vm1.lab.e2et.test";
+      power = [ { pdu = "lab-qmp"; outlet = 1; } ];
+      console = "serial:ttyS0@115200 (lab: per-VM serial log)";
+      profile = "lab-netboot";
+      expect = {
+        cpus = 2;
+        minRamMib = 200;
+        persistentPaths = [ "/persist/e2et/enrolment" ];
+      };
+      requiredZone = "p90";
+    };
+
+    # The example field host: an IPA/SSSD client behind rack 10's AP7901.
+    k10 = {
+      mac = "3c:ec:ef:10:0a:10";
+      ip = "10.20.10.10";
+      fqdn = "k10.lab.e2et.test";
+      power = [ { pdu = "rack10-a"; outlet = 3; } ];
+      console = "ipmi-sol:k10-bmc.mgmt.e2et.test";
+      profile = "aaa-domain-client";
+      expect = {
+        cpus = 32;
+        minRamMib = 128000;
+        persistentPaths = [ "/var/lib/sss" "/etc/krb5.keytab" ];
+        vulnerabilitiesHard = true;
+      };
+      requiredZone = "p95";
+    };
+  };
+}
