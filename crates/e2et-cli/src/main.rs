@@ -10,7 +10,12 @@ use std::time::Duration;
 #[command(version, about = "Operator CLI of e2et")]
 struct Cli {
     /// Coordinator base URL.
-    #[arg(long, env = "E2ET_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "E2ET_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     server: String,
     /// File holding the operator bearer token.
     #[arg(long, env = "E2ET_TOKEN_FILE", global = true)]
@@ -162,7 +167,11 @@ async fn run() -> Result<i32> {
                     });
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    bail!("run {} still in {} after {follow_timeout_s}s", cur.id, cur.state);
+                    bail!(
+                        "run {} still in {} after {follow_timeout_s}s",
+                        cur.id,
+                        cur.state
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -173,7 +182,10 @@ async fn run() -> Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                println!("{:<26} {:<8} {:<12} {:<10} {:>7} {:<8}", "RUN", "HOST", "STATE", "VERDICT", "SCORE", "ZONE");
+                println!(
+                    "{:<26} {:<8} {:<12} {:<10} {:>7} {:<8}",
+                    "RUN", "HOST", "STATE", "VERDICT", "SCORE", "ZONE"
+                );
                 for r in runs {
                     println!(
                         "{:<26} {:<8} {:<12} {:<10} {:>7} {:<8}",

@@ -9,8 +9,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use e2et_model::api::*;
 use e2et_model::inventory::normalize_mac;
-use e2et_model::{RunMode, RunState};
 use e2et_model::report::Report;
+use e2et_model::{RunMode, RunState};
 use e2et_score::render;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -95,30 +95,53 @@ pub fn router(app: Shared) -> Router {
 
 /// Resolves the bearer token to its run and checks it matches the body's run.
 fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<e2et_model::RunState> {
-    let token = bearer(h).ok_or(ApiErr(StatusCode::UNAUTHORIZED, "no_token", "Authorization: Bearer <run token> required".into()))?;
+    let token = bearer(h).ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "no_token",
+        "Authorization: Bearer <run token> required".into(),
+    ))?;
     let hash = hex::encode(sha256(token));
-    let (rid, stored) = app
-        .ctx
-        .store
-        .token_run(&hash)?
-        .ok_or(ApiErr(StatusCode::UNAUTHORIZED, "bad_token", "token not issued by this coordinator".into()))?;
+    let (rid, stored) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+        "token not issued by this coordinator".into(),
+    ))?;
     let ok: bool = stored.as_bytes().ct_eq(hash.as_bytes()).into();
     if !ok || rid != run_id {
-        return Err(ApiErr(StatusCode::FORBIDDEN, "wrong_run", "token does not belong to this run".into()));
+        return Err(ApiErr(
+            StatusCode::FORBIDDEN,
+            "wrong_run",
+            "token does not belong to this run".into(),
+        ));
     }
-    let run = app.ctx.store.run(run_id)?.ok_or(ApiErr(StatusCode::NOT_FOUND, "no_run", format!("run {run_id} not found")))?;
+    let run = app.ctx.store.run(run_id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {run_id} not found"),
+    ))?;
     if run.state.is_terminal() {
-        return Err(ApiErr(StatusCode::GONE, "run_over", format!("run {run_id} is {}", run.state)));
+        return Err(ApiErr(
+            StatusCode::GONE,
+            "run_over",
+            format!("run {run_id} is {}", run.state),
+        ));
     }
     Ok(run.state)
 }
 
 /// `POST /api/v1/agent/hello` — agent token. Records a boot; boot 1 only while
 /// provisioning, boot 2 only after the power cycle.
-async fn hello(State(app): State<Shared>, h: HeaderMap, Json(req): Json<HelloRequest>) -> R<Json<HelloResponse>> {
+async fn hello(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<HelloRequest>,
+) -> R<Json<HelloResponse>> {
     let state = agent_auth(&app, &h, &req.run_id)?;
     let boots = app.ctx.store.boots(&req.run_id)?;
-    let known = boots.iter().find(|b| b.boot_id == req.boot_id).map(|b| b.seq);
+    let known = boots
+        .iter()
+        .find(|b| b.boot_id == req.boot_id)
+        .map(|b| b.seq);
     let seq = match known {
         Some(s) => s,
         None => {
@@ -130,51 +153,103 @@ async fn hello(State(app): State<Shared>, h: HeaderMap, Json(req): Json<HelloReq
             };
             if !allowed {
                 if next == 2 && state == RunState::PowerCycle {
-                    return Err(ApiErr(StatusCode::SERVICE_UNAVAILABLE, "cycling", "run is still power cycling; retry".into()));
+                    return Err(ApiErr(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "cycling",
+                        "run is still power cycling; retry".into(),
+                    ));
                 }
-                return Err(ApiErr(StatusCode::CONFLICT, "unexpected_boot", format!("boot {next} of run {} is not expected in state {state}", req.run_id)));
+                return Err(ApiErr(
+                    StatusCode::CONFLICT,
+                    "unexpected_boot",
+                    format!(
+                        "boot {next} of run {} is not expected in state {state}",
+                        req.run_id
+                    ),
+                ));
             }
-            app.ctx.store.add_boot(&req.run_id, &req.boot_id, &req.cmdline)?.0
+            app.ctx
+                .store
+                .add_boot(&req.run_id, &req.boot_id, &req.cmdline)?
+                .0
         }
     };
     info!(run = %req.run_id, seq, boot_id = %req.boot_id, hostname = %req.hostname, "hello");
     app.ctx.notify.notify_waiters();
-    let run = app.ctx.store.run(&req.run_id)?.ok_or(ApiErr(StatusCode::NOT_FOUND, "no_run", "run vanished".into()))?;
-    let spec: e2et_model::HostSpec = serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
-    Ok(Json(HelloResponse { boot_seq: seq, persistent_paths: spec.expect.persistent_paths }))
+    let run = app.ctx.store.run(&req.run_id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        "run vanished".into(),
+    ))?;
+    let spec: e2et_model::HostSpec =
+        serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
+    Ok(Json(HelloResponse {
+        boot_seq: seq,
+        persistent_paths: spec.expect.persistent_paths,
+    }))
 }
 
 /// `POST /api/v1/agent/facts` — agent token. Stores one boot's facts (once).
-async fn facts(State(app): State<Shared>, h: HeaderMap, Json(req): Json<FactsRequest>) -> R<Json<FactsResponse>> {
+async fn facts(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<FactsRequest>,
+) -> R<Json<FactsResponse>> {
     agent_auth(&app, &h, &req.run_id)?;
     let boots = app.ctx.store.boots(&req.run_id)?;
     let b = boots
         .iter()
         .find(|b| b.boot_id == req.boot_id)
-        .ok_or(ApiErr(StatusCode::CONFLICT, "no_hello", "say hello for this boot first".into()))?;
+        .ok_or(ApiErr(
+            StatusCode::CONFLICT,
+            "no_hello",
+            "say hello for this boot first".into(),
+        ))?;
     if req.facts.first_boot.boot_id != req.boot_id {
-        return Err(ApiErr(StatusCode::UNPROCESSABLE_ENTITY, "boot_mismatch", "facts were collected on another boot".into()));
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "boot_mismatch",
+            "facts were collected on another boot".into(),
+        ));
     }
-    let accepted = app.ctx.store.add_facts(&req.run_id, b.seq, &req.boot_id, &req.facts)?;
+    let accepted = app
+        .ctx
+        .store
+        .add_facts(&req.run_id, b.seq, &req.boot_id, &req.facts)?;
     info!(run = %req.run_id, seq = b.seq, accepted, "facts");
     app.ctx.notify.notify_waiters();
-    Ok(Json(FactsResponse { accepted, boot_seq: b.seq }))
+    Ok(Json(FactsResponse {
+        accepted,
+        boot_seq: b.seq,
+    }))
 }
 
 /// `POST /api/v1/agent/heartbeat` — agent token. The answer carries the next
 /// command, derived from the run's state: boot 1's agent is asked to power off
 /// once the run enters its power cycle.
-async fn heartbeat(State(app): State<Shared>, h: HeaderMap, Json(req): Json<HeartbeatRequest>) -> Response {
+async fn heartbeat(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<HeartbeatRequest>,
+) -> Response {
     let state = match agent_auth(&app, &h, &req.run_id) {
         Ok(s) => s,
-        Err(ApiErr(StatusCode::GONE, ..)) => return Json(HeartbeatResponse { command: AgentCommand::Abort }).into_response(),
+        Err(ApiErr(StatusCode::GONE, ..)) => {
+            return Json(HeartbeatResponse {
+                command: AgentCommand::Abort,
+            })
+            .into_response()
+        }
         Err(e) => return e.into_response(),
     };
     let boots = match app.ctx.store.boots(&req.run_id) {
         Ok(b) => b,
         Err(e) => return ApiErr::from(e).into_response(),
     };
-    let seq = boots.iter().find(|b| b.boot_id == req.boot_id).map(|b| b.seq);
+    let seq = boots
+        .iter()
+        .find(|b| b.boot_id == req.boot_id)
+        .map(|b| b.seq);
     let command = match (state, seq) {
         (_, None) => AgentCommand::Abort,
         (RunState::PowerCycle, Some(1)) => AgentCommand::Poweroff,
@@ -196,18 +271,32 @@ fn local_boot_script(mac: &str, why: &str) -> String {
 /// the boundary). The netboot script, with a freshly minted per-run token,
 /// only while the MAC's host has an active run; otherwise the local disk.
 async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<Response> {
-    let text = |s: String| ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response();
+    let text =
+        |s: String| ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response();
     if file == "start.ipxe" {
-        return Ok(text(format!("#!ipxe\nchain {}/boot/${{net0/mac}}.ipxe\n", app.cfg.public_url)));
+        return Ok(text(format!(
+            "#!ipxe\nchain {}/boot/${{net0/mac}}.ipxe\n",
+            app.cfg.public_url
+        )));
     }
     let Some(raw) = file.strip_suffix(".ipxe") else {
-        return Err(ApiErr(StatusCode::NOT_FOUND, "not_found", format!("no boot file {file}")));
+        return Err(ApiErr(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no boot file {file}"),
+        ));
     };
     let Some(mac) = normalize_mac(raw) else {
-        return Err(ApiErr(StatusCode::BAD_REQUEST, "bad_mac", format!("{raw:?} is not a MAC address")));
+        return Err(ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_mac",
+            format!("{raw:?} is not a MAC address"),
+        ));
     };
     let Some((host, _)) = app.ctx.inventory.host_by_mac(&mac) else {
-        app.ctx.store.boot_request(&mac, None, "unknown-mac: local disk")?;
+        app.ctx
+            .store
+            .boot_request(&mac, None, "unknown-mac: local disk")?;
         return Ok(text(local_boot_script(&mac, "MAC not in the inventory")));
     };
     let run = app.ctx.store.active_run_for_host(host)?;
@@ -216,8 +305,12 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
             let mut raw = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
-            app.ctx.store.add_token(&r.id, &hex::encode(sha256(&token)))?;
-            app.ctx.store.boot_request(&mac, Some(&r.id), &format!("netboot ({})", r.state))?;
+            app.ctx
+                .store
+                .add_token(&r.id, &hex::encode(sha256(&token)))?;
+            app.ctx
+                .store
+                .boot_request(&mac, Some(&r.id), &format!("netboot ({})", r.state))?;
             info!(run = %r.id, %mac, state = %r.state, "boot script issued");
             let u = &app.cfg.public_url;
             Ok(text(format!(
@@ -233,7 +326,11 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
                 Some(r) => format!("run {} is in {}, not booting", r.id, r.state),
                 None => "no active run".to_string(),
             };
-            app.ctx.store.boot_request(&mac, other.as_ref().map(|r| r.id.as_str()), &format!("local disk: {why}"))?;
+            app.ctx.store.boot_request(
+                &mac,
+                other.as_ref().map(|r| r.id.as_str()),
+                &format!("local disk: {why}"),
+            )?;
             Ok(text(local_boot_script(&mac, &why)))
         }
     }
@@ -249,15 +346,25 @@ fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {
     if bool::from(got.ct_eq(&want)) {
         Ok(())
     } else {
-        Err(ApiErr(StatusCode::UNAUTHORIZED, "operator_token", "a valid operator bearer token is required".into()))
+        Err(ApiErr(
+            StatusCode::UNAUTHORIZED,
+            "operator_token",
+            "a valid operator bearer token is required".into(),
+        ))
     }
 }
 
 fn view(app: &App, r: crate::store::RunRow) -> R<RunView> {
     let transitions = app.ctx.store.transitions(&r.id)?;
     Ok(RunView {
-        verdict: r.verdict.as_deref().and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
-        zone: r.zone.as_deref().and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
+        verdict: r
+            .verdict
+            .as_deref()
+            .and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
+        zone: r
+            .zone
+            .as_deref()
+            .and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
         id: r.id,
         host: r.host,
         mode: r.mode,
@@ -273,32 +380,58 @@ fn view(app: &App, r: crate::store::RunRow) -> R<RunView> {
 fn new_run_id() -> String {
     let mut b = [0u8; 3];
     rand::thread_rng().fill_bytes(&mut b);
-    format!("r{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), hex::encode(b))
+    format!(
+        "r{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        hex::encode(b)
+    )
 }
 
 /// `POST /api/v1/runs` — operator. Starts a cold run of a host of the inventory.
-async fn create_run(State(app): State<Shared>, h: HeaderMap, body: axum::body::Bytes) -> R<(StatusCode, Json<RunView>)> {
+async fn create_run(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> R<(StatusCode, Json<RunView>)> {
     operator_auth(&app, &h)?;
-    let req: CreateRunRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiErr(StatusCode::BAD_REQUEST, "bad_request", format!("invalid run request: {e}")))?;
+    let req: CreateRunRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid run request: {e}"),
+        )
+    })?;
     if req.mode == RunMode::Quick {
-        return Err(ApiErr(StatusCode::NOT_IMPLEMENTED, "quick_unsupported", "quick runs are not supported yet; start a cold run".into()));
+        return Err(ApiErr(
+            StatusCode::NOT_IMPLEMENTED,
+            "quick_unsupported",
+            "quick runs are not supported yet; start a cold run".into(),
+        ));
     }
-    let spec = app
-        .ctx
-        .inventory
-        .hosts
-        .get(&req.host)
-        .ok_or(ApiErr(StatusCode::NOT_FOUND, "unknown_host", format!("host {} is not in the inventory", req.host)))?;
+    let spec = app.ctx.inventory.hosts.get(&req.host).ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "unknown_host",
+        format!("host {} is not in the inventory", req.host),
+    ))?;
     if let Some(r) = app.ctx.store.active_run_for_host(&req.host)? {
-        return Err(ApiErr(StatusCode::CONFLICT, "host_busy", format!("host {} already has run {} in {}", req.host, r.id, r.state)));
+        return Err(ApiErr(
+            StatusCode::CONFLICT,
+            "host_busy",
+            format!("host {} already has run {} in {}", req.host, r.id, r.state),
+        ));
     }
     let id = new_run_id();
     let spec_json = serde_json::to_string(spec).map_err(StoreError::from)?;
-    app.ctx.store.create_run(&id, &req.host, req.mode, &spec_json)?;
+    app.ctx
+        .store
+        .create_run(&id, &req.host, req.mode, &spec_json)?;
     info!(run = %id, host = %req.host, "run created");
     engine::spawn(app.ctx.clone(), id.clone());
-    let row = app.ctx.store.run(&id)?.ok_or(ApiErr(StatusCode::INTERNAL_SERVER_ERROR, "store", "run vanished".into()))?;
+    let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "store",
+        "run vanished".into(),
+    ))?;
     Ok((StatusCode::CREATED, Json(view(&app, row)?)))
 }
 
@@ -306,31 +439,65 @@ async fn create_run(State(app): State<Shared>, h: HeaderMap, body: axum::body::B
 async fn list_runs(State(app): State<Shared>, h: HeaderMap) -> R<Json<Vec<RunView>>> {
     operator_auth(&app, &h)?;
     let rows = app.ctx.store.runs()?;
-    Ok(Json(rows.into_iter().map(|r| view(&app, r)).collect::<R<Vec<_>>>()?))
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| view(&app, r))
+            .collect::<R<Vec<_>>>()?,
+    ))
 }
 
 /// `GET /api/v1/runs/<id>` — operator.
-async fn get_run(State(app): State<Shared>, h: HeaderMap, Path(id): Path<String>) -> R<Json<RunView>> {
+async fn get_run(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> R<Json<RunView>> {
     operator_auth(&app, &h)?;
-    let r = app.ctx.store.run(&id)?.ok_or(ApiErr(StatusCode::NOT_FOUND, "no_run", format!("run {id} not found")))?;
+    let r = app.ctx.store.run(&id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {id} not found"),
+    ))?;
     Ok(Json(view(&app, r)?))
 }
 
 /// `GET /api/v1/runs/<id>/report.{json,md,junit.xml}` — operator.
-async fn get_report(State(app): State<Shared>, h: HeaderMap, Path((id, file)): Path<(String, String)>) -> R<Response> {
+async fn get_report(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+) -> R<Response> {
     operator_auth(&app, &h)?;
     let (fmt, ctype) = match file.as_str() {
         "report.json" => (render::Format::Json, "application/json"),
         "report.md" => (render::Format::Md, "text/markdown; charset=utf-8"),
         "report.junit.xml" => (render::Format::Junit, "application/xml"),
-        _ => return Err(ApiErr(StatusCode::NOT_FOUND, "not_found", format!("no {file}; use report.json, report.md or report.junit.xml"))),
+        _ => {
+            return Err(ApiErr(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no {file}; use report.json, report.md or report.junit.xml"),
+            ))
+        }
     };
-    let r = app.ctx.store.run(&id)?.ok_or(ApiErr(StatusCode::NOT_FOUND, "no_run", format!("run {id} not found")))?;
+    let r = app.ctx.store.run(&id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {id} not found"),
+    ))?;
     let Some(json) = r.report_json else {
-        return Err(ApiErr(StatusCode::CONFLICT, "no_report_yet", format!("run {id} is in {}; the report exists once it ends", r.state)));
+        return Err(ApiErr(
+            StatusCode::CONFLICT,
+            "no_report_yet",
+            format!("run {id} is in {}; the report exists once it ends", r.state),
+        ));
     };
     let report: Report = serde_json::from_str(&json).map_err(StoreError::from)?;
-    Ok(([(header::CONTENT_TYPE, ctype)], render::render(&report, fmt)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, ctype)],
+        render::render(&report, fmt),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/hosts` — operator. Inventory hosts with their last run.

@@ -54,7 +54,10 @@ pub fn drivers_for(inv: &Inventory) -> Result<HashMap<String, Arc<dyn PowerDrive
     for (name, p) in &inv.pdus {
         match p.driver {
             PduDriverKind::Qmp => {
-                out.insert(name.clone(), Arc::new(QmpDriver::new(name.clone(), &p.address)));
+                out.insert(
+                    name.clone(),
+                    Arc::new(QmpDriver::new(name.clone(), &p.address)),
+                );
             }
             PduDriverKind::ApcSnmp => {
                 out.insert(
@@ -145,7 +148,10 @@ struct StoreLog<'a> {
 
 impl StepLog for StoreLog<'_> {
     fn intent(&self, pdu: &str, outlet: u32, action: &str) {
-        if let Err(e) = self.store.power_intent(self.run_id, self.state, pdu, outlet, action) {
+        if let Err(e) = self
+            .store
+            .power_intent(self.run_id, self.state, pdu, outlet, action)
+        {
             error!(error = %e, "cannot record power intent");
         }
         info!(pdu, outlet, action, "power command");
@@ -158,7 +164,15 @@ impl StepLog for StoreLog<'_> {
     }
 }
 
-fn engine_check(id: &str, title: &str, gate: Gate, outcome: Outcome, exp: &str, obs: &str, ev: String) -> Check {
+fn engine_check(
+    id: &str,
+    title: &str,
+    gate: Gate,
+    outcome: Outcome,
+    exp: &str,
+    obs: &str,
+    ev: String,
+) -> Check {
     Check {
         id: id.into(),
         title: title.into(),
@@ -173,8 +187,16 @@ fn engine_check(id: &str, title: &str, gate: Gate, outcome: Outcome, exp: &str, 
     }
 }
 
-fn add_engine_checks(ctx: &Ctx, run_id: &str, reason: Option<&str>, new: Vec<Check>) -> Result<(), StoreError> {
-    let row = ctx.store.run(run_id)?.ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+fn add_engine_checks(
+    ctx: &Ctx,
+    run_id: &str,
+    reason: Option<&str>,
+    new: Vec<Check>,
+) -> Result<(), StoreError> {
+    let row = ctx
+        .store
+        .run(run_id)?
+        .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
     let mut checks: Vec<Check> = serde_json::from_str(&row.engine_checks)?;
     checks.extend(new);
     let reason = reason.map(str::to_string).or(row.abort_reason);
@@ -201,7 +223,11 @@ pub fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
                 r.state
             );
             warn!(run = %r.id, "{why}");
-            ctx.store.transition(&r.id, next(r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding), &why)?;
+            ctx.store.transition(
+                &r.id,
+                next(r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
+                &why,
+            )?;
             continue;
         }
         resume.push(r.id);
@@ -247,7 +273,11 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
             }
         };
         let note = match &ev {
-            Event::Done(n) | Event::Failed(n) | Event::TimedOut(n) | Event::Hold(n) | Event::Release(n) => n.clone(),
+            Event::Done(n)
+            | Event::Failed(n)
+            | Event::TimedOut(n)
+            | Event::Hold(n)
+            | Event::Release(n) => n.clone(),
             Event::Verdict(v) => format!("verdict {v}"),
         };
         if matches!(ev, Event::Failed(_) | Event::TimedOut(_)) {
@@ -274,7 +304,12 @@ where
     }
 }
 
-async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> Result<Event, StoreError> {
+async fn perform(
+    ctx: &Ctx,
+    run_id: &str,
+    state: RunState,
+    spec_json: &str,
+) -> Result<Event, StoreError> {
     let spec = ctx.spec(spec_json)?;
     Ok(match action_for(state) {
         Action::Nothing => Event::Done(String::from("run started")),
@@ -284,7 +319,11 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
                 Ok(f) => f,
                 Err(e) => return Ok(Event::Failed(e)),
             };
-            let log = StoreLog { store: &ctx.store, run_id, state };
+            let log = StoreLog {
+                store: &ctx.store,
+                run_id,
+                state,
+            };
             let r = match e2et_pdu::switch_all(&log, &feeds, PowerState::Off, ctx.cfg.poll).await {
                 Ok(_) => e2et_pdu::switch_all(&log, &feeds, PowerState::On, ctx.cfg.poll)
                     .await
@@ -294,15 +333,20 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
             match r {
                 Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
                 Err((_, e)) => {
-                    add_engine_checks(ctx, run_id, None, vec![engine_check(
-                        "provisioning.power_on",
-                        "PDU powered the host on, read back",
-                        Gate::Provisioning,
-                        Outcome::Fail,
-                        "off then on, read back",
-                        "a step failed",
-                        e.to_string(),
-                    )])?;
+                    add_engine_checks(
+                        ctx,
+                        run_id,
+                        None,
+                        vec![engine_check(
+                            "provisioning.power_on",
+                            "PDU powered the host on, read back",
+                            Gate::Provisioning,
+                            Outcome::Fail,
+                            "off then on, read back",
+                            "a step failed",
+                            e.to_string(),
+                        )],
+                    )?;
                     Event::Failed(format!("power-on failed: {e}"))
                 }
             }
@@ -320,16 +364,24 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
                     Some((at, d)) => format!("last iPXE script request from {} at {at} ({d})", spec.mac),
                     None => format!("no iPXE script was ever requested by {} (check DHCP, the NIC boot order and the console)", spec.mac),
                 };
-                let why = format!("no hello within {}s after power-on: {diag}", ctx.cfg.hello_timeout.as_secs());
-                add_engine_checks(ctx, run_id, None, vec![engine_check(
-                    "first_boot.booted",
-                    "host booted and its agent said hello",
-                    Gate::FirstBoot,
-                    Outcome::Fail,
-                    "hello from the agent",
-                    "no hello",
-                    why.clone(),
-                )])?;
+                let why = format!(
+                    "no hello within {}s after power-on: {diag}",
+                    ctx.cfg.hello_timeout.as_secs()
+                );
+                add_engine_checks(
+                    ctx,
+                    run_id,
+                    None,
+                    vec![engine_check(
+                        "first_boot.booted",
+                        "host booted and its agent said hello",
+                        Gate::FirstBoot,
+                        Outcome::Fail,
+                        "hello from the agent",
+                        "no hello",
+                        why.clone(),
+                    )],
+                )?;
                 Event::TimedOut(why)
             }
         }
@@ -337,10 +389,14 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
             let boots = ctx.store.boots(run_id)?;
             let want = format!("e2et.run={run_id}");
             match boots.first() {
-                Some(b) if b.cmdline.split_whitespace().any(|w| w == want) => {
-                    Event::Done(format!("boot 1 ({}) came through this run's netboot script", b.boot_id))
-                }
-                Some(b) => Event::Failed(format!("boot 1 did not come through this run's script: cmdline {:?}", b.cmdline)),
+                Some(b) if b.cmdline.split_whitespace().any(|w| w == want) => Event::Done(format!(
+                    "boot 1 ({}) came through this run's netboot script",
+                    b.boot_id
+                )),
+                Some(b) => Event::Failed(format!(
+                    "boot 1 did not come through this run's script: cmdline {:?}",
+                    b.cmdline
+                )),
                 None => Event::Failed("no boot recorded".into()),
             }
         }
@@ -353,7 +409,11 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
             // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
             ctx.notify.notify_waiters();
             let soft = wait_for_off(&feeds, ctx.cfg.soft_off_timeout, ctx.cfg.poll.interval).await;
-            let log = StoreLog { store: &ctx.store, run_id, state };
+            let log = StoreLog {
+                store: &ctx.store,
+                run_id,
+                state,
+            };
             for f in &feeds {
                 log.intent(&f.pdu, f.outlet, "soft_off");
                 log.done(&PowerStep {
@@ -366,7 +426,10 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
                     detail: if soft {
                         "host shut down on the agent's poweroff".into()
                     } else {
-                        format!("host still on after {}s of soft off; cutting power", ctx.cfg.soft_off_timeout.as_secs())
+                        format!(
+                            "host still on after {}s of soft off; cutting power",
+                            ctx.cfg.soft_off_timeout.as_secs()
+                        )
                     },
                 });
             }
@@ -385,15 +448,20 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
                     "no hello from a second boot within {}s after the power cycle",
                     ctx.cfg.hello_timeout.as_secs()
                 );
-                add_engine_checks(ctx, run_id, None, vec![engine_check(
-                    "first_boot.rebooted",
-                    "host came back after the power cycle",
-                    Gate::FirstBoot,
-                    Outcome::Fail,
-                    "hello from boot 2",
-                    "no hello",
-                    why.clone(),
-                )])?;
+                add_engine_checks(
+                    ctx,
+                    run_id,
+                    None,
+                    vec![engine_check(
+                        "first_boot.rebooted",
+                        "host came back after the power cycle",
+                        Gate::FirstBoot,
+                        Outcome::Fail,
+                        "hello from boot 2",
+                        "no hello",
+                        why.clone(),
+                    )],
+                )?;
                 Event::TimedOut(why)
             } else {
                 await_facts(ctx, run_id, &spec, 2).await?
@@ -402,7 +470,13 @@ async fn perform(ctx: &Ctx, run_id: &str, state: RunState, spec_json: &str) -> R
         Action::BuildReport => {
             let report = build_report(ctx, run_id, &spec)?;
             let json = e2et_score::render::json(&report);
-            ctx.store.finish(run_id, report.verdict.as_str(), report.score, report.zone.as_str(), &json)?;
+            ctx.store.finish(
+                run_id,
+                report.verdict.as_str(),
+                report.score,
+                report.zone.as_str(),
+                &json,
+            )?;
             Event::Verdict(report.verdict)
         }
     })
@@ -427,22 +501,37 @@ async fn wait_for_off(feeds: &[Feed], timeout: Duration, interval: Duration) -> 
     }
 }
 
-async fn await_facts(ctx: &Ctx, run_id: &str, spec: &HostSpec, seq: u32) -> Result<Event, StoreError> {
+async fn await_facts(
+    ctx: &Ctx,
+    run_id: &str,
+    spec: &HostSpec,
+    seq: u32,
+) -> Result<Event, StoreError> {
     let ok = wait_for(ctx, ctx.cfg.facts_timeout, || {
         Ok(ctx.store.facts(run_id)?.iter().any(|(s, _, _)| *s == seq))
     })
     .await?;
     if !ok {
-        let why = format!("boot {seq}: no facts within {}s of hello", ctx.cfg.facts_timeout.as_secs());
-        add_engine_checks(ctx, run_id, None, vec![engine_check(
-            &format!("first_boot.facts_reported.boot{seq}"),
-            "agent reported facts",
-            Gate::FirstBoot,
-            Outcome::Error { message: why.clone() },
-            "facts",
-            "none",
-            why.clone(),
-        )])?;
+        let why = format!(
+            "boot {seq}: no facts within {}s of hello",
+            ctx.cfg.facts_timeout.as_secs()
+        );
+        add_engine_checks(
+            ctx,
+            run_id,
+            None,
+            vec![engine_check(
+                &format!("first_boot.facts_reported.boot{seq}"),
+                "agent reported facts",
+                Gate::FirstBoot,
+                Outcome::Error {
+                    message: why.clone(),
+                },
+                "facts",
+                "none",
+                why.clone(),
+            )],
+        )?;
         return Ok(Event::TimedOut(why));
     }
     let facts = ctx.store.facts(run_id)?;
@@ -453,20 +542,43 @@ async fn await_facts(ctx: &Ctx, run_id: &str, spec: &HostSpec, seq: u32) -> Resu
         &ctx.policy,
         seq,
         boot_id,
-        boot_checks(spec, f, &BootContext { run_id, boot_seq: seq }),
+        boot_checks(
+            spec,
+            f,
+            &BootContext {
+                run_id,
+                boot_seq: seq,
+            },
+        ),
     );
-    let failed: Vec<&str> = v.checks.iter().filter(|c| c.failed()).map(|c| c.id.as_str()).collect();
+    let failed: Vec<&str> = v
+        .checks
+        .iter()
+        .filter(|c| c.failed())
+        .map(|c| c.id.as_str())
+        .collect();
     Ok(Event::Done(format!(
         "boot {seq} scored {:.2} ({}){}",
         v.score,
         v.zone,
-        if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join(", ")) }
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; failed: {}", failed.join(", "))
+        }
     )))
 }
 
 /// Builds the report from what the store holds (pure over the stored rows).
-pub fn build_report(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<e2et_model::Report, StoreError> {
-    let run = ctx.store.run(run_id)?.ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+pub fn build_report(
+    ctx: &Ctx,
+    run_id: &str,
+    spec: &HostSpec,
+) -> Result<e2et_model::Report, StoreError> {
+    let run = ctx
+        .store
+        .run(run_id)?
+        .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
     let boots = ctx.store.boots(run_id)?;
     let facts = ctx.store.facts(run_id)?;
     let steps = ctx.store.power_steps(run_id)?;
@@ -477,17 +589,30 @@ pub fn build_report(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<e2et_mod
                 &ctx.policy,
                 *seq,
                 boot_id,
-                boot_checks(spec, f, &BootContext { run_id, boot_seq: *seq }),
+                boot_checks(
+                    spec,
+                    f,
+                    &BootContext {
+                        run_id,
+                        boot_seq: *seq,
+                    },
+                ),
             )
         })
         .collect();
     let cycle_steps: Vec<&PowerStep> = steps
         .iter()
-        .filter(|(st, s)| st == RunState::PowerCycle.as_str() && (s.action == "off" || s.action == "on"))
+        .filter(|(st, s)| {
+            st == RunState::PowerCycle.as_str() && (s.action == "off" || s.action == "on")
+        })
         .map(|(_, s)| s)
         .collect();
-    let off_ok = cycle_steps.iter().any(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"));
-    let on_ok = cycle_steps.iter().any(|s| s.action == "on" && s.ok && s.observed.as_deref() == Some("on"));
+    let off_ok = cycle_steps
+        .iter()
+        .any(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"));
+    let on_ok = cycle_steps
+        .iter()
+        .any(|s| s.action == "on" && s.ok && s.observed.as_deref() == Some("on"));
     let power_cycle_verified = if cycle_steps.is_empty() {
         None
     } else {
@@ -495,11 +620,23 @@ pub fn build_report(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<e2et_mod
     };
     let obs = RunObservations {
         boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
-        persistence: facts.iter().map(|(s, _, f)| (*s, f.persistence.clone())).collect(),
+        persistence: facts
+            .iter()
+            .map(|(s, _, f)| (*s, f.persistence.clone()))
+            .collect(),
         power_cycle_verified,
         power_cycle_evidence: cycle_steps
             .iter()
-            .map(|s| format!("{} {} outlet {} {} → {}", s.at, s.pdu, s.outlet, s.action, s.observed.as_deref().unwrap_or("nothing read")))
+            .map(|s| {
+                format!(
+                    "{} {} outlet {} {} → {}",
+                    s.at,
+                    s.pdu,
+                    s.outlet,
+                    s.action,
+                    s.observed.as_deref().unwrap_or("nothing read")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "),
     };
@@ -507,7 +644,9 @@ pub fn build_report(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<e2et_mod
     let extra: Vec<Check> = serde_json::from_str(&run.engine_checks)?;
     rc.extend(extra);
     let lifecycle = LifecycleCounts {
-        provisionings: ctx.store.count_transitions_to(run_id, RunState::Provisioning)?,
+        provisionings: ctx
+            .store
+            .count_transitions_to(run_id, RunState::Provisioning)?,
         power_cycles: u32::from(power_cycle_verified == Some(true)),
         boots: boots.len() as u32,
         validations: validations.len() as u32,
@@ -544,13 +683,25 @@ async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Eve
             for f in feeds {
                 let id = format!("inventory.pdu.reachable:{}/{}", f.pdu, f.outlet);
                 let (outcome, obs, ev) = match f.driver.status(f.outlet).await {
-                    Ok(s) => (Outcome::Pass, s.as_str().to_string(), format!("status read: {}", s.as_str())),
+                    Ok(s) => (
+                        Outcome::Pass,
+                        s.as_str().to_string(),
+                        format!("status read: {}", s.as_str()),
+                    ),
                     Err(e) => {
                         problems.push(format!("PDU {} outlet {}: {e}", f.pdu, f.outlet));
                         (Outcome::Fail, "unreachable".to_string(), e.to_string())
                     }
                 };
-                checks.push(engine_check(&id, "PDU reachable and the outlet readable", Gate::Inventory, outcome, "outlet state readable", &obs, ev));
+                checks.push(engine_check(
+                    &id,
+                    "PDU reachable and the outlet readable",
+                    Gate::Inventory,
+                    outcome,
+                    "outlet state readable",
+                    &obs,
+                    ev,
+                ));
             }
         }
     }
@@ -559,14 +710,20 @@ async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Eve
         "inventory.console",
         "console path declared",
         Gate::Inventory,
-        if console_ok { Outcome::Pass } else { Outcome::Fail },
+        if console_ok {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        },
         "a console path",
         &spec.console,
         format!("inventory console = {:?}", spec.console),
     ));
     add_engine_checks(ctx, run_id, None, checks)?;
     Ok(if problems.is_empty() {
-        Event::Done("inventory gate passed: PDU reachable, outlet readable, console declared".into())
+        Event::Done(
+            "inventory gate passed: PDU reachable, outlet readable, console declared".into(),
+        )
     } else {
         Event::Failed(format!("inventory gate: {}", problems.join("; ")))
     })

@@ -131,7 +131,18 @@ mod tests {
         use RunState::*;
         assert_eq!(
             seen,
-            [Queued, InventoryGate, PowerOn, Provisioning, FirstBoot, Validate, PowerCycle, Revalidate, Report, Passed]
+            [
+                Queued,
+                InventoryGate,
+                PowerOn,
+                Provisioning,
+                FirstBoot,
+                Validate,
+                PowerCycle,
+                Revalidate,
+                Report,
+                Passed
+            ]
         );
     }
 
@@ -154,8 +165,14 @@ mod tests {
     fn terminal_states_do_not_move_except_hold_and_release() {
         assert!(next(RunState::Passed, &Event::Done(String::new())).is_err());
         assert!(next(RunState::Passed, &Event::Hold(String::new())).is_err());
-        assert_eq!(next(RunState::Failed, &Event::Hold(String::new())), Ok(RunState::Holding));
-        assert_eq!(next(RunState::Holding, &Event::Release(String::new())), Ok(RunState::Released));
+        assert_eq!(
+            next(RunState::Failed, &Event::Hold(String::new())),
+            Ok(RunState::Holding)
+        );
+        assert_eq!(
+            next(RunState::Holding, &Event::Release(String::new())),
+            Ok(RunState::Released)
+        );
         assert!(next(RunState::Validate, &Event::Verdict(Verdict::Passed)).is_err());
     }
 

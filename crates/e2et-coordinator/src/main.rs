@@ -87,8 +87,7 @@ enum Cmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -152,7 +151,11 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             let t = std::fs::read_to_string(p)
                 .with_context(|| format!("reading operator token file {}", p.display()))?;
             let t = t.trim();
-            anyhow::ensure!(!t.is_empty(), "operator token file {} is empty", p.display());
+            anyhow::ensure!(
+                !t.is_empty(),
+                "operator token file {} is empty",
+                p.display()
+            );
             Some(sha256(t))
         }
         None => {

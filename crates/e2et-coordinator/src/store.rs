@@ -353,7 +353,11 @@ impl Store {
             "SELECT boot_seq, boot_id, facts_json FROM facts WHERE run_id = ?1 ORDER BY boot_seq",
         )?;
         let rows = stmt.query_map([run_id], |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for r in rows {
@@ -363,7 +367,14 @@ impl Store {
         Ok(out)
     }
 
-    pub fn power_intent(&self, run_id: &str, state: RunState, pdu: &str, outlet: u32, action: &str) -> Result<()> {
+    pub fn power_intent(
+        &self,
+        run_id: &str,
+        state: RunState,
+        pdu: &str,
+        outlet: u32,
+        action: &str,
+    ) -> Result<()> {
         self.c().execute(
             "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action) VALUES (?1, ?2, 'intent', ?3, ?4, ?5, ?6)",
             params![run_id, state.as_str(), now(), pdu, outlet, action],
@@ -446,14 +457,18 @@ mod tests {
             s.create_run("r1", "vm1", RunMode::Cold, "{}").unwrap();
             assert_eq!(s.transition("r1", RunState::InventoryGate, "a").unwrap(), 1);
             assert_eq!(s.transition("r1", RunState::PowerOn, "b").unwrap(), 2);
-            s.power_intent("r1", RunState::PowerOn, "p", 1, "off").unwrap();
+            s.power_intent("r1", RunState::PowerOn, "p", 1, "off")
+                .unwrap();
         }
         let s = Store::open(&p).unwrap();
         let r = s.run("r1").unwrap().unwrap();
         assert_eq!(r.state, RunState::PowerOn);
         let t = s.transitions("r1").unwrap();
         assert_eq!(t.len(), 3);
-        assert_eq!((t[2].from.as_str(), t[2].to.as_str()), ("inventory_gate", "power_on"));
+        assert_eq!(
+            (t[2].from.as_str(), t[2].to.as_str()),
+            ("inventory_gate", "power_on")
+        );
         assert_eq!(s.unfinished_power("r1").unwrap(), 1);
         assert!(s.transition("nope", RunState::PowerOn, "x").is_err());
     }

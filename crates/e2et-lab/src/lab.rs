@@ -15,9 +15,6 @@ pub fn coordinator_url() -> String {
 }
 
 pub struct Vm {
-    pub name: String,
-    pub mac: String,
-    pub qmp: PathBuf,
     pub serial: PathBuf,
 }
 
@@ -57,7 +54,15 @@ impl Lab {
             vec!["link", "set", "lo", "up"],
             vec!["link", "add", "br0", "type", "bridge"],
             vec!["addr", "add", "10.99.0.1/24", "dev", "br0"],
-            vec!["-6", "addr", "add", "fd00:e2e7::1/64", "dev", "br0", "nodad"],
+            vec![
+                "-6",
+                "addr",
+                "add",
+                "fd00:e2e7::1/64",
+                "dev",
+                "br0",
+                "nodad",
+            ],
             vec!["link", "set", "br0", "up"],
         ] {
             sh(Command::new("ip").args(["-n", &lab.ns]).args(&args))?;
@@ -91,24 +96,42 @@ impl Lab {
             .arg("--inventory")
             .arg(inventory)
             .args(["dnsmasq-config", "--interface", "br0", "--subnet", SUBNET])
-            .args(["--public-url", &coordinator_url(), "--router-advertisements"])
+            .args([
+                "--public-url",
+                &coordinator_url(),
+                "--router-advertisements",
+            ])
             .arg("--dhcp-log")
             .arg(self.dir.join("dnsmasq.log"))
             .output()
             .context("running e2etd dnsmasq-config")?;
         if !out.status.success() {
-            bail!("e2etd dnsmasq-config: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "e2etd dnsmasq-config: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::fs::write(&conf, &out.stdout)?;
         let mut c = self.cmd("dnsmasq");
         c.arg("--keep-in-foreground")
             .arg(format!("--conf-file={}", conf.display()))
-            .arg(format!("--dhcp-leasefile={}", self.dir.join("dnsmasq.leases").display()))
-            .arg(format!("--pid-file={}", self.dir.join("dnsmasq.pid").display()));
+            .arg(format!(
+                "--dhcp-leasefile={}",
+                self.dir.join("dnsmasq.leases").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("dnsmasq.pid").display()
+            ));
         self.spawn("dnsmasq", c, "dnsmasq.out")
     }
 
-    pub fn start_e2etd(&mut self, inventory: &Path, artifacts: &Path, hello_timeout_s: u64) -> Result<()> {
+    pub fn start_e2etd(
+        &mut self,
+        inventory: &Path,
+        artifacts: &crate::netboot::Artifacts,
+        hello_timeout_s: u64,
+    ) -> Result<()> {
         let mut c = self.cmd(self.bin.join("e2etd"));
         c.env("RUST_LOG", "info")
             .arg("--inventory")
@@ -119,8 +142,8 @@ impl Lab {
             .arg("--db")
             .arg(self.dir.join("e2et.db"))
             .arg("--artifacts")
-            .arg(artifacts)
-            .args(["--kernel", "vmlinuz", "--initrd", "initrd.gz"])
+            .arg(&artifacts.dir)
+            .args(["--kernel", &artifacts.kernel, "--initrd", &artifacts.initrd])
             .args(["--cmdline", "console=ttyS0,115200 loglevel=4 panic=10"])
             .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
             .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])
@@ -140,7 +163,10 @@ impl Lab {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("e2etd did not answer within 20 s; see {}", self.dir.join("e2etd.log").display());
+                bail!(
+                    "e2etd did not answer within 20 s; see {}",
+                    self.dir.join("e2etd.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -162,22 +188,36 @@ impl Lab {
         sh(Command::new("ip").args(["-n", &self.ns, "link", "set", &tap, "master", "br0", "up"]))?;
         let disk = self.dir.join(format!("{name}.disk.img"));
         sh(Command::new("truncate").args(["-s", "64M"]).arg(&disk))?;
-        sh(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "persist"]).arg(&disk))?;
+        sh(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "persist"])
+            .arg(&disk))?;
         if let Some(p) = qmp.parent() {
             std::fs::create_dir_all(p)?;
         }
         let serial = self.dir.join(format!("{name}.serial.log"));
         let mut c = self.cmd("qemu-system-x86_64");
-        c.args(["-name", name, "-accel", "tcg", "-machine", "pc", "-smp", "2", "-m", "256"])
-            .args(["-nographic", "-monitor", "none", "-no-shutdown", "-boot", "n"])
-            .arg("-serial")
-            .arg(format!("file:{}", serial.display()))
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
-            .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")])
-            .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
-            .arg("-drive")
-            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        c.args([
+            "-name", name, "-accel", "tcg", "-machine", "pc", "-smp", "2", "-m", "256",
+        ])
+        .args([
+            "-nographic",
+            "-monitor",
+            "none",
+            "-no-shutdown",
+            "-boot",
+            "n",
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+        .args([
+            "-netdev",
+            &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
+        ])
+        .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
         if !powered {
             c.arg("-S");
         }
@@ -189,12 +229,7 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(Vm {
-            name: name.into(),
-            mac: mac.into(),
-            qmp: qmp.to_path_buf(),
-            serial,
-        })
+        Ok(Vm { serial })
     }
 
     /// Runs a CLI command, echoing its output lines as they come; returns
@@ -218,7 +253,10 @@ impl Lab {
     pub fn check_children(&mut self) -> Result<()> {
         for (what, c) in &mut self.children {
             if let Some(st) = c.try_wait()? {
-                bail!("{what} exited early ({st}); see the logs in {}", self.dir.display());
+                bail!(
+                    "{what} exited early ({st}); see the logs in {}",
+                    self.dir.display()
+                );
             }
         }
         Ok(())

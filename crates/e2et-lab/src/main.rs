@@ -41,8 +41,7 @@ enum Cmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -67,7 +66,12 @@ fn run() -> Result<()> {
     }
     std::fs::create_dir_all(&cli.out)?;
     let out = cli.out.canonicalize()?;
-    let art = netboot::build(&cli.kernel_root, &bin.join("e2et-probe"), &cli.busybox, &out)?;
+    let art = netboot::build(
+        &cli.kernel_root,
+        &bin.join("e2et-probe"),
+        &cli.busybox,
+        &out,
+    )?;
     match cli.cmd {
         Cmd::BuildNetboot => {
             println!("netboot artifacts in {}", art.dir.display());
@@ -97,7 +101,10 @@ fn run() -> Result<()> {
                         o.seconds
                     )),
                     Err(e) => {
-                        eprintln!("e2et-lab: scenario {} did not show what it must: {e:#}", s.name());
+                        eprintln!(
+                            "e2et-lab: scenario {} did not show what it must: {e:#}",
+                            s.name()
+                        );
                         lines.push(format!("scenario={} verdict=error seconds=0", s.name()));
                         failed.push(s.name());
                     }
@@ -106,7 +113,11 @@ fn run() -> Result<()> {
             for l in &lines {
                 println!("{l}");
             }
-            anyhow::ensure!(failed.is_empty(), "scenarios not as expected: {}", failed.join(", "));
+            anyhow::ensure!(
+                failed.is_empty(),
+                "scenarios not as expected: {}",
+                failed.join(", ")
+            );
             Ok(())
         }
     }

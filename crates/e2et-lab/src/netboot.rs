@@ -127,8 +127,12 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
         .next()
         .context("no kernel under .cache/kernel (run scripts/lab-deps.sh)")?;
     let kdir = moddir.join(&kver);
-    let dep_text = std::fs::read_to_string(kdir.join("modules.dep"))
-        .with_context(|| format!("{}/modules.dep: run depmod (scripts/lab-deps.sh)", kdir.display()))?;
+    let dep_text = std::fs::read_to_string(kdir.join("modules.dep")).with_context(|| {
+        format!(
+            "{}/modules.dep: run depmod (scripts/lab-deps.sh)",
+            kdir.display()
+        )
+    })?;
     let dep = parse_modules_dep(&dep_text);
     let order = load_order(&dep, WANTED)?;
 
@@ -136,13 +140,27 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
     if stage.exists() {
         std::fs::remove_dir_all(&stage)?;
     }
-    for d in ["bin", "etc", "proc", "sys", "dev", "run", "tmp", "persist", "lib/modules", "var/lib"] {
+    for d in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "persist",
+        "lib/modules",
+        "var/lib",
+    ] {
         std::fs::create_dir_all(stage.join(d))?;
     }
     std::fs::copy(busybox, stage.join("bin/busybox"))
         .with_context(|| format!("copying {}", busybox.display()))?;
     let probe_dst = stage.join("bin/e2et-probe");
-    run(Command::new("objcopy").arg("--strip-all").arg(probe).arg(&probe_dst))?;
+    run(Command::new("objcopy")
+        .arg("--strip-all")
+        .arg(probe)
+        .arg(&probe_dst))?;
     for lib in needed_libs(probe)? {
         let dst = stage.join(lib.strip_prefix("/").unwrap_or(&lib));
         if let Some(p) = dst.parent() {
@@ -159,7 +177,9 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
     write_exec(&stage.join("init"), INIT)?;
     write_exec(&stage.join("etc/udhcpc.script"), UDHCPC)?;
     write_exec(&stage.join("bin/e2et-poweroff"), POWEROFF)?;
-    run(Command::new("mknod").arg(stage.join("dev/console")).args(["c", "5", "1"]))?;
+    run(Command::new("mknod")
+        .arg(stage.join("dev/console"))
+        .args(["c", "5", "1"]))?;
 
     let art = out.join("artifacts");
     std::fs::create_dir_all(&art)?;

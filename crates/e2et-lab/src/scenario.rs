@@ -39,20 +39,26 @@ const UNKNOWN_MAC: &str = "52:54:00:e2:e7:99";
 /// scenario's changes.
 pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Value> {
     let mut inv: Value = serde_json::from_str(base_json).context("inventory JSON")?;
-    let pdus = inv["pdus"].as_object_mut().context("inventory has no pdus")?;
+    let pdus = inv["pdus"]
+        .as_object_mut()
+        .context("inventory has no pdus")?;
     pdus.retain(|_, p| p["driver"] == "qmp");
     ensure!(!pdus.is_empty(), "the inventory has no qmp PDU for the lab");
     let lab_pdus: Vec<String> = pdus.keys().cloned().collect();
     for p in pdus.values_mut() {
         p["address"] = Value::String(pdu_dir.display().to_string());
     }
-    let hosts = inv["hosts"].as_object_mut().context("inventory has no hosts")?;
+    let hosts = inv["hosts"]
+        .as_object_mut()
+        .context("inventory has no hosts")?;
     hosts.retain(|_, h| {
         h["power"]
             .as_array()
             .is_some_and(|a| a.iter().all(|o| lab_pdus.iter().any(|p| o["pdu"] == *p)))
     });
-    let vm1 = hosts.get_mut("vm1").context("the inventory has no lab host vm1")?;
+    let vm1 = hosts
+        .get_mut("vm1")
+        .context("the inventory has no lab host vm1")?;
     match s {
         Scenario::PersistenceLoss => {
             vm1["expect"]["persistentPaths"]
@@ -108,7 +114,7 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     let mut lab = Lab::new(&dir, env.bin)?;
     println!("[{}] lab in {} (netns {})", s.name(), dir.display(), lab.ns);
     lab.start_dnsmasq(&inv_path)?;
-    lab.start_e2etd(&inv_path, &env.artifacts.dir, 180)?;
+    lab.start_e2etd(&inv_path, env.artifacts, 180)?;
     let start = Instant::now();
 
     if s == Scenario::NoRun {
@@ -123,24 +129,44 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     lab.check_children()?;
     let run_id = out
         .lines()
-        .find_map(|l| l.strip_prefix("verdict=").and_then(|r| r.split("run=").nth(1)))
+        .find_map(|l| {
+            l.strip_prefix("verdict=")
+                .and_then(|r| r.split("run=").nth(1))
+        })
         .map(|s| s.trim().to_string())
-        .with_context(|| format!("the CLI printed no verdict line; serial log: {}", vm.serial.display()))?;
+        .with_context(|| {
+            format!(
+                "the CLI printed no verdict line; serial log: {}",
+                vm.serial.display()
+            )
+        })?;
     // The three renderings of the same run.
     let mut texts = Vec::new();
-    for (fmt, file) in [("json", "report.json"), ("md", "report.md"), ("junit", "report.junit.xml")] {
+    for (fmt, file) in [
+        ("json", "report.json"),
+        ("md", "report.md"),
+        ("junit", "report.junit.xml"),
+    ] {
         let o = lab
             .cli()
             .args(["report", &run_id, "--format", fmt])
             .output()
             .context("e2et report")?;
-        ensure!(o.status.success(), "e2et report --format {fmt}: {}", String::from_utf8_lossy(&o.stderr));
+        ensure!(
+            o.status.success(),
+            "e2et report --format {fmt}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         ensure!(!o.stdout.is_empty(), "empty {fmt} report");
         std::fs::write(dir.join(file), &o.stdout)?;
         texts.push(String::from_utf8_lossy(&o.stdout).into_owned());
     }
     let report: Report = serde_json::from_str(&texts[0]).context("parsing report.json")?;
-    println!("[{}] reports: {}/report.{{json,md,junit.xml}}", s.name(), dir.display());
+    println!(
+        "[{}] reports: {}/report.{{json,md,junit.xml}}",
+        s.name(),
+        dir.display()
+    );
     print!("{}", texts[1]);
     expect(s, &report, code, &texts)?;
     Ok(Outcome {
@@ -162,40 +188,107 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
     let lc = &r.lifecycle;
     match s {
         Scenario::Pass => {
-            ensure!(code == 0, "e2et run exited {code}, verdict {}: {:?}", r.verdict, r.reasons);
-            ensure!(r.verdict == e2et_model::Verdict::Passed, "verdict {}: {:?}", r.verdict, r.reasons);
+            ensure!(
+                code == 0,
+                "e2et run exited {code}, verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            ensure!(
+                r.verdict == e2et_model::Verdict::Passed,
+                "verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
             ensure!(
                 (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
                 "lifecycle counts {lc:?}, want 1 provisioning, 1 power cycle, 2 boots, 2 validations"
             );
-            ensure!(r.validations.len() == 2, "{} validations", r.validations.len());
+            ensure!(
+                r.validations.len() == 2,
+                "{} validations",
+                r.validations.len()
+            );
             let (b1, b2) = (&r.validations[0].boot_id, &r.validations[1].boot_id);
-            ensure!(b1 != b2 && !b1.is_empty(), "boot ids not different: {b1} {b2}");
-            ensure!(r.zone >= r.required_zone, "zone {} below {}", r.zone, r.required_zone);
-            let offs = r.run.power_steps.iter().filter(|p| p.action == "off" && p.observed.as_deref() == Some("off")).count();
-            let ons = r.run.power_steps.iter().filter(|p| p.action == "on" && p.observed.as_deref() == Some("on")).count();
-            ensure!(offs >= 2 && ons >= 2, "power steps not read back: {:?}", r.run.power_steps);
-            ensure!(texts[2].contains("<testsuites") && texts[1].contains("PASSED"), "md/junit do not show the run");
-            println!("[pass] boot ids {b1} → {b2}; lifecycle {lc:?}; score {} zone {}", r.score, r.zone);
+            ensure!(
+                b1 != b2 && !b1.is_empty(),
+                "boot ids not different: {b1} {b2}"
+            );
+            ensure!(
+                r.zone >= r.required_zone,
+                "zone {} below {}",
+                r.zone,
+                r.required_zone
+            );
+            let offs = r
+                .run
+                .power_steps
+                .iter()
+                .filter(|p| p.action == "off" && p.observed.as_deref() == Some("off"))
+                .count();
+            let ons = r
+                .run
+                .power_steps
+                .iter()
+                .filter(|p| p.action == "on" && p.observed.as_deref() == Some("on"))
+                .count();
+            ensure!(
+                offs >= 2 && ons >= 2,
+                "power steps not read back: {:?}",
+                r.run.power_steps
+            );
+            ensure!(
+                texts[2].contains("<testsuites") && texts[1].contains("PASSED"),
+                "md/junit do not show the run"
+            );
+            println!(
+                "[pass] boot ids {b1} → {b2}; lifecycle {lc:?}; score {} zone {}",
+                r.score, r.zone
+            );
         }
         Scenario::PersistenceLoss => {
-            ensure!(r.verdict != e2et_model::Verdict::Passed, "verdict passed despite lost state");
+            ensure!(
+                r.verdict != e2et_model::Verdict::Passed,
+                "verdict passed despite lost state"
+            );
             let c = check(r, &format!("storage.persistent.unchanged:{RAM_PATH}"))?;
             ensure!(c.hard_failed(), "persistence check did not fail: {c:?}");
-            let hashes: Vec<&str> = c.evidence.split("sha256:").skip(1).map(|h| &h[..16.min(h.len())]).collect();
-            ensure!(c.evidence.contains(RAM_PATH) && hashes.len() == 2 && hashes[0] != hashes[1],
-                "evidence must name the path and two different hashes: {}", c.evidence);
+            let hashes: Vec<&str> = c
+                .evidence
+                .split("sha256:")
+                .skip(1)
+                .map(|h| &h[..16.min(h.len())])
+                .collect();
+            ensure!(
+                c.evidence.contains(RAM_PATH) && hashes.len() == 2 && hashes[0] != hashes[1],
+                "evidence must name the path and two different hashes: {}",
+                c.evidence
+            );
             let kept = check(r, "storage.persistent.unchanged:/persist/e2et/enrolment")?;
-            ensure!(kept.passed(), "the disk-backed path should have survived: {kept:?}");
+            ensure!(
+                kept.passed(),
+                "the disk-backed path should have survived: {kept:?}"
+            );
             println!("[persistence-loss] {}: {}", c.id, c.evidence);
         }
         Scenario::HardFail => {
-            ensure!(r.verdict == e2et_model::Verdict::Failed, "verdict {}", r.verdict);
+            ensure!(
+                r.verdict == e2et_model::Verdict::Failed,
+                "verdict {}",
+                r.verdict
+            );
             let c = check(r, "platform.memory.min")?;
             ensure!(c.hard_failed(), "{c:?}");
             ensure!(c.expected.as_deref() == Some(">= 65536 MiB"), "{c:?}");
-            ensure!(r.reasons.iter().any(|x| x.contains("platform.memory.min")), "{:?}", r.reasons);
-            println!("[hard-fail] {}: expected {:?}, observed {:?}", c.id, c.expected, c.observed);
+            ensure!(
+                r.reasons.iter().any(|x| x.contains("platform.memory.min")),
+                "{:?}",
+                r.reasons
+            );
+            println!(
+                "[hard-fail] {}: expected {:?}, observed {:?}",
+                c.id, c.expected, c.observed
+            );
         }
         Scenario::NoRun => unreachable!("no-run has no report"),
     }
@@ -205,7 +298,10 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
 fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+        if std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains(needle)
+        {
             return Ok(true);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -218,20 +314,34 @@ fn no_run(lab: &mut Lab, mac: &str, qmp: &Path, start: Instant) -> Result<Outcom
     let stranger = lab.start_vm("stranger", UNKNOWN_MAC, &lab.dir.join("stranger.qmp"), true)?;
     let local = format!("e2et: no active run for {mac}: booting the local disk");
     let ok = wait_for_text(&vm.serial, &local, Duration::from_secs(120))?;
-    ensure!(ok, "vm1 never printed {local:?}; see {}", vm.serial.display());
+    ensure!(
+        ok,
+        "vm1 never printed {local:?}; see {}",
+        vm.serial.display()
+    );
     println!("[no-run] vm1 ({mac}) serial: {local}");
     let dlog = lab.dir.join("dnsmasq.log");
     let ignored = format!("{UNKNOWN_MAC} ignored");
     let ok = wait_for_text(&dlog, &ignored, Duration::from_secs(60))?;
-    ensure!(ok, "dnsmasq did not log {ignored:?}; see {}", dlog.display());
+    ensure!(
+        ok,
+        "dnsmasq did not log {ignored:?}; see {}",
+        dlog.display()
+    );
     let log = std::fs::read_to_string(&dlog)?;
-    let offers: Vec<&str> = log.lines().filter(|l| l.contains("DHCPOFFER") && l.contains(UNKNOWN_MAC)).collect();
+    let offers: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("DHCPOFFER") && l.contains(UNKNOWN_MAC))
+        .collect();
     if !offers.is_empty() {
         bail!("dnsmasq offered an address to the unknown MAC: {offers:?}");
     }
     let runs = lab.cli().args(["runs", "--json"]).output()?;
     let runs: Value = serde_json::from_slice(&runs.stdout).context("e2et runs --json")?;
-    ensure!(runs.as_array().is_some_and(|a| a.is_empty()), "a run exists: {runs}");
+    ensure!(
+        runs.as_array().is_some_and(|a| a.is_empty()),
+        "a run exists: {runs}"
+    );
     println!(
         "[no-run] unknown MAC {UNKNOWN_MAC}: dnsmasq '{ignored}', no DHCPOFFER; serial {}",
         stranger.serial.display()

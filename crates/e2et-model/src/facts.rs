@@ -59,6 +59,10 @@ pub struct Interface {
     pub name: String,
     pub mac: String,
     pub operstate: String,
+    /// `/sys/class/net/<if>/carrier`: the physical link, which the kernel
+    /// reports before operstate catches up (linkwatch runs up to a second late).
+    #[serde(default)]
+    pub carrier: Option<bool>,
     pub mtu: Option<u32>,
     /// IPv4 addresses with prefix length, `10.0.0.5/24`. `None` when the probe
     /// could not read addresses (fixture roots carry none).

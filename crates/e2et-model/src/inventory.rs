@@ -358,7 +358,10 @@ mod tests {
         v["hosts"]["a"]["mac"] = "52:54:00:00:00".into();
         v["hosts"]["a"]["ip"] = "10.0.0.300".into();
         let e = errors_of(v);
-        let fields: Vec<_> = e.iter().map(|e| (e.subject.as_str(), e.field.as_str())).collect();
+        let fields: Vec<_> = e
+            .iter()
+            .map(|e| (e.subject.as_str(), e.field.as_str()))
+            .collect();
         assert!(fields.contains(&("host a", "mac")), "{fields:?}");
         assert!(fields.contains(&("host a", "ip")), "{fields:?}");
     }
@@ -369,7 +372,9 @@ mod tests {
         v["hosts"]["a"]["power"][0]["outlet"] = 9.into();
         v["hosts"]["b"]["power"][0]["pdu"] = "nope".into();
         let e = errors_of(v);
-        assert!(e.iter().any(|e| e.problem.contains("outlet 9 does not exist")));
+        assert!(e
+            .iter()
+            .any(|e| e.problem.contains("outlet 9 does not exist")));
         assert!(e.iter().any(|e| e.problem.contains("unknown PDU \"nope\"")));
 
         let mut v = sample();

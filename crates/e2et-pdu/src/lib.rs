@@ -41,7 +41,9 @@ pub enum PduError {
         command: String,
         message: String,
     },
-    #[error("outlet {outlet} did not reach {want} within {waited:?}; last state read: {last_seen}")]
+    #[error(
+        "outlet {outlet} did not reach {want} within {waited:?}; last state read: {last_seen}"
+    )]
     NotReached {
         outlet: u32,
         want: &'static str,
@@ -320,7 +322,9 @@ mod tests {
     #[tokio::test]
     async fn stuck_outlet_names_last_state_and_stops() {
         let feeds = [feed(None)];
-        let (steps, e) = cycle(&NoLog, &feeds, Duration::ZERO, FAST).await.unwrap_err();
+        let (steps, e) = cycle(&NoLog, &feeds, Duration::ZERO, FAST)
+            .await
+            .unwrap_err();
         assert_eq!(steps.len(), 1, "no power-on after a failed off");
         assert!(!steps[0].ok);
         assert_eq!(steps[0].observed.as_deref(), Some("on"));

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(version, about = "Switch and read PDU outlets, verified by reading state back")]
+#[command(
+    version,
+    about = "Switch and read PDU outlets, verified by reading state back"
+)]
 struct Cli {
     /// Inventory (.nix evaluated with nix-instantiate, or its JSON).
     #[arg(long, env = "E2ET_INVENTORY")]
@@ -43,8 +46,7 @@ enum Cmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -63,7 +65,12 @@ async fn run() -> Result<()> {
         .get(&cli.pdu)
         .with_context(|| format!("PDU {} is not in the inventory", cli.pdu))?;
     if cli.outlet == 0 || cli.outlet > spec.outlets {
-        bail!("PDU {} has outlets 1..={}, not {}", cli.pdu, spec.outlets, cli.outlet);
+        bail!(
+            "PDU {} has outlets 1..={}, not {}",
+            cli.pdu,
+            spec.outlets,
+            cli.outlet
+        );
     }
     let host = inv.host_on_outlet(&cli.pdu, cli.outlet);
     if host.is_none() && !matches!(cli.cmd, Cmd::Status) && !cli.force {
@@ -107,7 +114,15 @@ async fn run() -> Result<()> {
         }
         Cmd::On => switch_all(&NoLog, &feeds, PowerState::On, poll).await,
         Cmd::Off => switch_all(&NoLog, &feeds, PowerState::Off, poll).await,
-        Cmd::Cycle => cycle(&NoLog, &feeds, Duration::from_secs(spec.cycle_delay_s), poll).await,
+        Cmd::Cycle => {
+            cycle(
+                &NoLog,
+                &feeds,
+                Duration::from_secs(spec.cycle_delay_s),
+                poll,
+            )
+            .await
+        }
     };
     let (steps, err) = match steps {
         Ok(s) => (s, None),

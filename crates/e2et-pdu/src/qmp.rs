@@ -32,7 +32,11 @@ impl QmpDriver {
 
     /// Runs QMP commands in one session; returns each command's `return` value.
     pub async fn execute(&self, outlet: u32, cmds: &[Value]) -> Result<Vec<Value>, PduError> {
-        let target = format!("{} outlet {outlet} ({})", self.name, self.socket(outlet).display());
+        let target = format!(
+            "{} outlet {outlet} ({})",
+            self.name,
+            self.socket(outlet).display()
+        );
         tokio::time::timeout(self.timeout, self.session(outlet, &target, cmds))
             .await
             .map_err(|_| PduError::Timeout(self.timeout))?
@@ -64,7 +68,8 @@ impl QmpDriver {
             return Err(proto(format!("unexpected greeting {greeting}")));
         }
         let mut out = Vec::new();
-        let all = std::iter::once(json!({"execute": "qmp_capabilities"})).chain(cmds.iter().cloned());
+        let all =
+            std::iter::once(json!({"execute": "qmp_capabilities"})).chain(cmds.iter().cloned());
         for (i, cmd) in all.enumerate() {
             let mut line = cmd.to_string();
             line.push('\n');
@@ -201,10 +206,14 @@ mod tests {
                 while let Some(l) = lines.next_line().await.unwrap() {
                     let v: Value = serde_json::from_str(&l).unwrap();
                     let reply = match v["execute"].as_str().unwrap() {
-                        "query-status" => json!({"return": {"running": running, "status": if running {"running"} else {"paused"}}}),
+                        "query-status" => {
+                            json!({"return": {"running": running, "status": if running {"running"} else {"paused"}}})
+                        }
                         _ => json!({"return": {}}),
                     };
-                    w.write_all(b"{\"event\": \"RESUME\", \"timestamp\": {}}\n").await.unwrap();
+                    w.write_all(b"{\"event\": \"RESUME\", \"timestamp\": {}}\n")
+                        .await
+                        .unwrap();
                     w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
                 }
             }

@@ -221,6 +221,9 @@ mod tests {
     #[test]
     fn missing_param_is_named() {
         let e = BootParams::from_cmdline("e2et.coordinator=http://x e2et.token=").unwrap_err();
-        assert_eq!(e.to_string(), "kernel cmdline has no e2et.run= (is this host booted by an e2et run?)");
+        assert_eq!(
+            e.to_string(),
+            "kernel cmdline has no e2et.run= (is this host booted by an e2et run?)"
+        );
     }
 }

@@ -44,7 +44,9 @@ fn need(root: &Root, p: &str) -> Result<String, String> {
 }
 
 pub fn first_boot(root: &Root) -> Result<FirstBootFacts, String> {
-    let boot_id = need(root, "/proc/sys/kernel/random/boot_id")?.trim().to_string();
+    let boot_id = need(root, "/proc/sys/kernel/random/boot_id")?
+        .trim()
+        .to_string();
     let cmdline = need(root, "/proc/cmdline")?.trim().to_string();
     let hostname = need(root, "/proc/sys/kernel/hostname")?.trim().to_string();
     let uptime_s = parse_uptime(&need(root, "/proc/uptime")?)
@@ -84,8 +86,8 @@ pub fn platform(root: &Root) -> Result<PlatformFacts, String> {
     if cpu_count == 0 {
         return Err("/proc/cpuinfo lists no processor".into());
     }
-    let mem_total_kib = parse_meminfo_total(&need(root, "/proc/meminfo")?)
-        .ok_or("no MemTotal in /proc/meminfo")?;
+    let mem_total_kib =
+        parse_meminfo_total(&need(root, "/proc/meminfo")?).ok_or("no MemTotal in /proc/meminfo")?;
     let kernel_release = root.line("/proc/sys/kernel/osrelease").unwrap_or_default();
     let modules = root
         .read("/proc/modules")
@@ -109,7 +111,9 @@ pub fn platform(root: &Root) -> Result<PlatformFacts, String> {
             .unwrap_or(0);
         block_devices.push(BlockDevice {
             size_bytes: sectors * 512,
-            rotational: root.line(&format!("{base}/queue/rotational")).map(|s| s == "1"),
+            rotational: root
+                .line(&format!("{base}/queue/rotational"))
+                .map(|s| s == "1"),
             model: root
                 .line(&format!("{base}/device/model"))
                 .filter(|s| !s.is_empty()),
@@ -182,7 +186,10 @@ pub fn network(root: &Root) -> Result<NetworkFacts, String> {
             operstate: root
                 .line(&format!("{base}/operstate"))
                 .unwrap_or_else(|| "unknown".into()),
-            mtu: root.line(&format!("{base}/mtu")).and_then(|s| s.parse().ok()),
+            carrier: root.line(&format!("{base}/carrier")).map(|s| s == "1"),
+            mtu: root
+                .line(&format!("{base}/mtu"))
+                .and_then(|s| s.parse().ok()),
             ipv4: addrs
                 .as_ref()
                 .map(|m: &BTreeMap<String, Vec<String>>| m.get(&name).cloned().unwrap_or_default()),
@@ -253,7 +260,11 @@ fn feed(p: &Path, rel: &Path, h: &mut Sha256, bytes: &mut u64) -> std::io::Resul
     let md = std::fs::symlink_metadata(p)?;
     let ft = md.file_type();
     if ft.is_symlink() {
-        h.update(format!("L {}\0{}\0", rel.display(), std::fs::read_link(p)?.display()));
+        h.update(format!(
+            "L {}\0{}\0",
+            rel.display(),
+            std::fs::read_link(p)?.display()
+        ));
     } else if ft.is_dir() {
         h.update(format!("D {}\0", rel.display()));
         let mut entries: Vec<_> = std::fs::read_dir(p)?
@@ -289,7 +300,10 @@ mod tests {
     #[test]
     fn cpuinfo_counts_processors() {
         let s = "processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\n\nprocessor\t: 1\nmodel name\t: QEMU Virtual CPU version 2.5+\n";
-        assert_eq!(parse_cpuinfo(s), ("QEMU Virtual CPU version 2.5+".into(), 2));
+        assert_eq!(
+            parse_cpuinfo(s),
+            ("QEMU Virtual CPU version 2.5+".into(), 2)
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(version, about = "Collect host facts for e2et, or run as the boot-time agent")]
+#[command(
+    version,
+    about = "Collect host facts for e2et, or run as the boot-time agent"
+)]
 struct Cli {
     /// Read this directory as the host's root instead of `/` (fixture trees).
     #[arg(long, global = true, default_value = "/")]
@@ -42,8 +45,7 @@ enum Cmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -9,7 +9,10 @@ use e2et_score::{boot_checks, score_validation, BootContext, Policy};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(version, about = "Score facts against the inventory and render reports")]
+#[command(
+    version,
+    about = "Score facts against the inventory and render reports"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -56,7 +59,10 @@ fn run() -> Result<()> {
             let inv = Inventory::from_json(&text).map_err(|errs| {
                 anyhow::anyhow!(
                     "{}",
-                    errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+                    errs.iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 )
             })?;
             let spec = inv

@@ -1,8 +1,6 @@
 //! Policy: gate scores, total score, zone and verdict, as DESIGN.md defines them.
 use e2et_model::check::{Check, Gate, Outcome};
-use e2et_model::report::{
-    GateResult, LifecycleCounts, Report, RunInfo, Validation, Verdict, Zone,
-};
+use e2et_model::report::{GateResult, LifecycleCounts, Report, RunInfo, Validation, Verdict, Zone};
 use e2et_model::{RunMode, REPORT_VERSION};
 
 /// Relative weight of each gate in the total score.
@@ -132,10 +130,15 @@ pub fn assemble_report(
     run: RunInfo,
 ) -> Report {
     run_checks.sort_by(|a, b| a.id.cmp(&b.id));
-    let all: Vec<&Check> = validations
+    // Each check with where it was seen: "run" or "boot N".
+    let all: Vec<(String, &Check)> = run_checks
         .iter()
-        .flat_map(|v| v.checks.iter())
-        .chain(run_checks.iter())
+        .map(|c| ("run".to_string(), c))
+        .chain(validations.iter().flat_map(|v| {
+            v.checks
+                .iter()
+                .map(move |c| (format!("boot {}", v.boot_seq), c))
+        }))
         .collect();
     let score = validations
         .iter()
@@ -147,16 +150,17 @@ pub fn assemble_report(
     let mut reasons = Vec::new();
     let hard: Vec<String> = all
         .iter()
-        .filter(|c| c.hard_failed())
-        .map(|c| format!("hard check failed: {}", describe(c)))
+        .filter(|(_, c)| c.hard_failed())
+        .map(|(w, c)| format!("{w}: hard check failed: {}", describe(c)))
         .collect();
     let missing: Vec<String> = all
         .iter()
-        .filter(|c| c.required)
-        .filter_map(|c| match &c.outcome {
-            Outcome::NotRun { reason } => {
-                Some(format!("required check did not run: {} ({reason})", c.id))
-            }
+        .filter(|(_, c)| c.required)
+        .filter_map(|(w, c)| match &c.outcome {
+            Outcome::NotRun { reason } => Some(format!(
+                "{w}: required check did not run: {} ({reason})",
+                c.id
+            )),
             _ => None,
         })
         .collect();
@@ -199,8 +203,8 @@ pub fn assemble_report(
             "score {score} is in zone {zone}, below the required {}",
             rf.required_zone
         ));
-        for c in all.iter().filter(|c| c.failed()) {
-            reasons.push(format!("failed: {}", describe(c)));
+        for (w, c) in all.iter().filter(|(_, c)| c.failed()) {
+            reasons.push(format!("{w}: failed: {}", describe(c)));
         }
         Verdict::Failed
     } else if rf.mode == RunMode::Quick || !rf.drift.is_empty() {
@@ -214,8 +218,8 @@ pub fn assemble_report(
             "cold lifecycle complete; score {score} in zone {zone} (required {})",
             rf.required_zone
         ));
-        for c in all.iter().filter(|c| c.failed()) {
-            reasons.push(format!("weighted check failed: {}", describe(c)));
+        for (w, c) in all.iter().filter(|(_, c)| c.failed()) {
+            reasons.push(format!("{w}: weighted check failed: {}", describe(c)));
         }
         Verdict::Passed
     };
@@ -330,7 +334,12 @@ mod tests {
     fn complete_cold_run_passes() {
         let v1 = score_validation(&Policy::default(), 1, "a", good());
         let v2 = score_validation(&Policy::default(), 2, "b", good());
-        let r = assemble_report(rf(full_lifecycle(), RunMode::Cold), vec![v1, v2], vec![], info());
+        let r = assemble_report(
+            rf(full_lifecycle(), RunMode::Cold),
+            vec![v1, v2],
+            vec![],
+            info(),
+        );
         assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.reasons);
         assert_eq!(r.score, 100.0);
         assert_eq!(r.zone, Zone::P99);
@@ -342,9 +351,18 @@ mod tests {
         let mut bad = good();
         bad[0].outcome = Outcome::Fail;
         let v2 = score_validation(&Policy::default(), 2, "b", bad);
-        let r = assemble_report(rf(full_lifecycle(), RunMode::Cold), vec![v1, v2], vec![], info());
+        let r = assemble_report(
+            rf(full_lifecycle(), RunMode::Cold),
+            vec![v1, v2],
+            vec![],
+            info(),
+        );
         assert_eq!(r.verdict, Verdict::Failed);
-        assert!(r.reasons[0].contains("hard check failed: a"), "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].contains("boot 2: hard check failed: a"),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]
@@ -355,11 +373,18 @@ mod tests {
             Gate::Identity,
             Severity::Weighted,
             10,
-            Outcome::NotRun { reason: "no sssd".into() },
+            Outcome::NotRun {
+                reason: "no sssd".into(),
+            },
         ));
         let v1 = score_validation(&Policy::default(), 1, "a", cs.clone());
         let v2 = score_validation(&Policy::default(), 2, "b", cs);
-        let r = assemble_report(rf(full_lifecycle(), RunMode::Cold), vec![v1, v2], vec![], info());
+        let r = assemble_report(
+            rf(full_lifecycle(), RunMode::Cold),
+            vec![v1, v2],
+            vec![],
+            info(),
+        );
         assert_eq!(r.verdict, Verdict::Incomplete);
         assert!(r.reasons.iter().any(|x| x.contains("did not run: c")));
     }
@@ -395,7 +420,12 @@ mod tests {
         cs[1].outcome = Outcome::Fail; // network gate 0, platform 100 => 50
         let v1 = score_validation(&Policy::default(), 1, "a", cs.clone());
         let v2 = score_validation(&Policy::default(), 2, "b", cs);
-        let r = assemble_report(rf(full_lifecycle(), RunMode::Cold), vec![v1, v2], vec![], info());
+        let r = assemble_report(
+            rf(full_lifecycle(), RunMode::Cold),
+            vec![v1, v2],
+            vec![],
+            info(),
+        );
         assert_eq!(r.verdict, Verdict::Failed);
         assert_eq!(r.zone, Zone::Unusable);
         assert!(r.reasons[0].contains("below the required p90"));

@@ -85,18 +85,25 @@ pub fn markdown(r: &Report) -> String {
         .run_checks
         .iter()
         .map(|c| ("run".to_string(), c))
-        .chain(
-            r.validations
+        .chain(r.validations.iter().flat_map(|v| {
+            v.checks
                 .iter()
-                .flat_map(|v| v.checks.iter().map(move |c| (format!("boot {}", v.boot_seq), c))),
-        )
+                .map(move |c| (format!("boot {}", v.boot_seq), c))
+        }))
         .filter(|(_, c)| !c.passed() && (c.required || c.failed()))
         .collect();
     if problems.is_empty() {
-        let _ = writeln!(s, "\nAll {} run checks and every boot's checks passed.", r.run_checks.len());
+        let _ = writeln!(
+            s,
+            "\nAll {} run checks and every boot's checks passed.",
+            r.run_checks.len()
+        );
     } else {
         let _ = writeln!(s, "\n## Needs attention\n");
-        let _ = writeln!(s, "| where | check | severity | outcome | expected | observed | evidence |");
+        let _ = writeln!(
+            s,
+            "| where | check | severity | outcome | expected | observed | evidence |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         for (w, c) in problems {
             let _ = writeln!(
@@ -122,7 +129,11 @@ pub fn markdown(r: &Report) -> String {
                 p.outlet,
                 p.action,
                 p.observed.as_deref().unwrap_or("nothing"),
-                if p.ok { String::new() } else { format!(" — FAILED: {}", p.detail) }
+                if p.ok {
+                    String::new()
+                } else {
+                    format!(" — FAILED: {}", p.detail)
+                }
             );
         }
     }
@@ -146,9 +157,9 @@ fn xml_escape(s: &str) -> String {
 }
 
 fn junit_case(out: &mut String, host: &str, c: &Check) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "    <testcase classname=\"e2et.{}.{}\" name=\"{} — {}\">\n",
+        "    <testcase classname=\"e2et.{}.{}\" name=\"{} — {}\">",
         xml_escape(host),
         c.gate,
         xml_escape(&c.id),
@@ -198,11 +209,20 @@ fn junit_case(out: &mut String, host: &str, c: &Check) {
             let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_escape(reason));
         }
     }
-    let _ = writeln!(out, "      <system-out>{}</system-out>", xml_escape(&detail));
+    let _ = writeln!(
+        out,
+        "      <system-out>{}</system-out>",
+        xml_escape(&detail)
+    );
     out.push_str("    </testcase>\n");
 }
 
-fn junit_suite(out: &mut String, host: &str, name: &str, checks: &[Check]) -> (usize, usize, usize) {
+fn junit_suite(
+    out: &mut String,
+    host: &str,
+    name: &str,
+    checks: &[Check],
+) -> (usize, usize, usize) {
     let failures = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
     let errors = checks
         .iter()
@@ -240,9 +260,17 @@ pub fn junit(r: &Report) -> String {
         sk += c;
         t += cs.len();
     };
-    add(&mut body, format!("{} run {}", r.host, r.mode.as_str()), &r.run_checks);
+    add(
+        &mut body,
+        format!("{} run {}", r.host, r.mode.as_str()),
+        &r.run_checks,
+    );
     for v in &r.validations {
-        add(&mut body, format!("{} boot {}", r.host, v.boot_seq), &v.checks);
+        add(
+            &mut body,
+            format!("{} boot {}", r.host, v.boot_seq),
+            &v.checks,
+        );
     }
     // The verdict itself is a test case, so a CI consumer fails the build on it.
     let mut verdict = String::new();
@@ -319,7 +347,10 @@ mod tests {
                 aborted: None,
                 drift: vec![],
             },
-            vec![v.clone(), score_validation(&Policy::default(), 2, "b2", vec![c])],
+            vec![
+                v.clone(),
+                score_validation(&Policy::default(), 2, "b2", vec![c]),
+            ],
             vec![],
             RunInfo {
                 id: "r1".into(),
@@ -342,7 +373,9 @@ mod tests {
 
     #[test]
     fn junit_required_not_run_is_an_error_not_a_skip() {
-        let x = junit(&report(Outcome::NotRun { reason: "no".into() }));
+        let x = junit(&report(Outcome::NotRun {
+            reason: "no".into(),
+        }));
         assert!(x.contains("required check did not run: no"));
         assert!(!x.contains("<skipped"));
     }

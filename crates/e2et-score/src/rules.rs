@@ -146,39 +146,51 @@ pub fn boot_checks(spec: &HostSpec, facts: &Facts, ctx: &BootContext<'_>) -> Vec
 
     let short = spec.fqdn.split('.').next().unwrap_or(&spec.fqdn);
     out.push(
-        C::new("first_boot.hostname", "hostname matches the inventory", Gate::FirstBoot)
-            .weight(5)
-            .compare(
-                fb.hostname == spec.fqdn || fb.hostname == short,
-                format!("{short} or {}", spec.fqdn),
-                fb.hostname.clone(),
-                "/proc/sys/kernel/hostname".into(),
-            ),
+        C::new(
+            "first_boot.hostname",
+            "hostname matches the inventory",
+            Gate::FirstBoot,
+        )
+        .weight(5)
+        .compare(
+            fb.hostname == spec.fqdn || fb.hostname == short,
+            format!("{short} or {}", spec.fqdn),
+            fb.hostname.clone(),
+            "/proc/sys/kernel/hostname".into(),
+        ),
     );
 
     let p = &facts.platform;
     if let Some(cpus) = spec.expect.cpus {
         out.push(
-            C::new("platform.cpu.count", "logical CPU count as declared", Gate::Platform)
-                .compare(
-                    p.cpu_count == cpus,
-                    cpus.to_string(),
-                    p.cpu_count.to_string(),
-                    format!("/proc/cpuinfo: {} × {}", p.cpu_count, p.cpu_model),
-                ),
+            C::new(
+                "platform.cpu.count",
+                "logical CPU count as declared",
+                Gate::Platform,
+            )
+            .compare(
+                p.cpu_count == cpus,
+                cpus.to_string(),
+                p.cpu_count.to_string(),
+                format!("/proc/cpuinfo: {} × {}", p.cpu_count, p.cpu_model),
+            ),
         );
     }
     if let Some(min) = spec.expect.min_ram_mib {
         let have = p.mem_total_kib / 1024;
         out.push(
-            C::new("platform.memory.min", "memory at least the declared minimum", Gate::Platform)
-                .hard()
-                .compare(
-                    have >= min,
-                    format!(">= {min} MiB"),
-                    format!("{have} MiB"),
-                    format!("/proc/meminfo MemTotal: {} kB", p.mem_total_kib),
-                ),
+            C::new(
+                "platform.memory.min",
+                "memory at least the declared minimum",
+                Gate::Platform,
+            )
+            .hard()
+            .compare(
+                have >= min,
+                format!(">= {min} MiB"),
+                format!("{have} MiB"),
+                format!("/proc/meminfo MemTotal: {} kB", p.mem_total_kib),
+            ),
         );
     }
     let vuln_check = C::new(
@@ -233,16 +245,21 @@ pub fn boot_checks(spec: &HostSpec, facts: &Facts, ctx: &BootContext<'_>) -> Vec
         .map(|i| format!("{}={}", i.name, i.mac))
         .collect();
     out.push(
-        C::new("network.mgmt.mac", "management NIC with the inventory MAC present", Gate::Network)
-            .hard()
-            .compare(
-                nic.is_some(),
-                want_mac.clone(),
-                nic.map_or_else(|| format!("absent (seen: {})", seen.join(", ")), |n| {
-                    format!("{} on {}", n.mac, n.name)
-                }),
-                "/sys/class/net/*/address".into(),
+        C::new(
+            "network.mgmt.mac",
+            "management NIC with the inventory MAC present",
+            Gate::Network,
+        )
+        .hard()
+        .compare(
+            nic.is_some(),
+            want_mac.clone(),
+            nic.map_or_else(
+                || format!("absent (seen: {})", seen.join(", ")),
+                |n| format!("{} on {}", n.mac, n.name),
             ),
+            "/sys/class/net/*/address".into(),
+        ),
     );
     let ip_check = C::new(
         "network.mgmt.ip",
@@ -284,10 +301,17 @@ pub fn boot_checks(spec: &HostSpec, facts: &Facts, ctx: &BootContext<'_>) -> Vec
             C::new("network.mgmt.link", "management link is up", Gate::Network)
                 .weight(5)
                 .compare(
-                    n.operstate == "up" || n.operstate == "unknown",
-                    "up".into(),
-                    n.operstate.clone(),
-                    format!("/sys/class/net/{}/operstate", n.name),
+                    n.operstate == "up" || n.carrier == Some(true),
+                    "up (operstate up or carrier 1)".into(),
+                    format!(
+                        "operstate {}, carrier {}",
+                        n.operstate,
+                        n.carrier.map_or("unknown", |c| if c { "1" } else { "0" })
+                    ),
+                    format!(
+                        "/sys/class/net/{0}/operstate, /sys/class/net/{0}/carrier",
+                        n.name
+                    ),
                 ),
         );
     }
@@ -437,7 +461,6 @@ pub fn run_checks(spec: &HostSpec, obs: &RunObservations) -> Vec<Check> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,6 +527,7 @@ mod tests {
                     name: "eth0".into(),
                     mac: "52:54:00:E2:E7:01".into(),
                     operstate: "up".into(),
+                    carrier: Some(true),
                     mtu: Some(1500),
                     ipv4: Some(vec!["10.99.0.11/24".into()]),
                 }],
@@ -521,7 +545,9 @@ mod tests {
     }
 
     fn get<'a>(cs: &'a [Check], id: &str) -> &'a Check {
-        cs.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}"))
+        cs.iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id}"))
     }
 
     #[test]
@@ -567,7 +593,8 @@ mod tests {
     #[test]
     fn collector_error_is_not_a_pass() {
         let mut f = facts(&"a".repeat(36), "h1");
-        f.errors.insert("platform".into(), "cannot read /proc/cpuinfo".into());
+        f.errors
+            .insert("platform".into(), "cannot read /proc/cpuinfo".into());
         let cs = boot_checks(&spec(), &f, &ctx());
         assert!(get(&cs, "platform.collector.platform").failed());
     }
@@ -601,7 +628,11 @@ mod tests {
         let c = get(&cs, "storage.persistent.unchanged:/persist/id");
         assert!(c.hard_failed());
         assert!(c.evidence.contains("/persist/id"));
-        assert!(c.evidence.contains("aaaa") && c.evidence.contains("bbbb"), "{}", c.evidence);
+        assert!(
+            c.evidence.contains("aaaa") && c.evidence.contains("bbbb"),
+            "{}",
+            c.evidence
+        );
         assert!(get(&cs, "first_boot.reboot_observed").passed());
     }
 

@@ -1,0 +1,38 @@
+# The deployable coordinator: `nixos-rebuild switch --flake .#coordinator`.
+{ ... }:
+{
+  networking.hostName = "coordinator";
+
+  # Adjust to the machine: disk labels and the provisioning NIC.
+  boot.loader.systemd-boot.enable = true;
+  boot.loader.efi.canTouchEfiVariables = true;
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/nixos";
+    fsType = "ext4";
+  };
+  fileSystems."/boot" = {
+    device = "/dev/disk/by-label/ESP";
+    fsType = "vfat";
+  };
+
+  networking.interfaces.enp2s0.ipv4.addresses = [
+    {
+      address = "10.99.0.1";
+      prefixLength = 24;
+    }
+  ];
+
+  services.e2et.coordinator = {
+    enable = true;
+    inventory = import ../inventory.nix;
+    provisioningInterface = "enp2s0";
+    publicUrl = "http://10.99.0.1:8080";
+    artifacts = "/var/lib/e2et-netboot";
+    dhcp.subnet = "10.99.0.0";
+    operatorTokenFile = "/run/keys/e2et-operator-token";
+    pduCredentialFiles.rack10-a = "/run/keys/pdu-rack10-a";
+  };
+
+  services.openssh.enable = true;
+  system.stateVersion = "25.11";
+}
