@@ -1,0 +1,545 @@
+//! The real e2etd binary against a QMP peer on a Unix socket and an agent
+//! speaking HTTP: the whole cold lifecycle, the boot-script rules, token
+//! checks, range requests, and a PDU outlet that never switches.
+use e2et_model::api::*;
+use e2et_model::facts::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const MAC: &str = "52:54:00:e2:e7:01";
+
+/// A QEMU stand-in speaking QMP: `stop` powers off (unless stuck), `cont` on.
+fn qmp_peer(sock: &Path, running: Arc<Mutex<bool>>, stuck: bool) {
+    let listener = tokio::net::UnixListener::bind(sock).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
+            let running = running.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w
+                    .write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\n")
+                    .await;
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let v: Value = serde_json::from_str(&l).unwrap();
+                    let reply = {
+                        let mut on = running.lock().unwrap();
+                        match v["execute"].as_str().unwrap_or("") {
+                            "query-status" => {
+                                json!({"return": {"running": *on, "status": if *on {"running"} else {"paused"}}})
+                            }
+                            "stop" => {
+                                if !stuck {
+                                    *on = false;
+                                }
+                                json!({"return": {}})
+                            }
+                            "cont" => {
+                                *on = true;
+                                json!({"return": {}})
+                            }
+                            _ => json!({"return": {}}),
+                        }
+                    };
+                    let _ = w.write_all(format!("{reply}\n").as_bytes()).await;
+                }
+            });
+        }
+    });
+}
+
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &Path, extra_ram: bool) -> Daemon {
+    let inv = json!({
+        "version": 1, "site": {"name": "t", "domain": "t.test"},
+        "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 4, "cycleDelayS": 0}},
+        "hosts": {"vm1": {"mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
+            "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
+            "expect": {"cpus": 2, "minRamMib": if extra_ram { 65536 } else { 100 }, "persistentPaths": ["/persist/id"]},
+            "requiredZone": "p90"}}
+    });
+    std::fs::write(dir.join("inv.json"), inv.to_string()).unwrap();
+    std::fs::create_dir_all(dir.join("art")).unwrap();
+    std::fs::write(
+        dir.join("art/vmlinuz"),
+        (0..1000).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("e2etd"))
+        .arg("--inventory")
+        .arg(dir.join("inv.json"))
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+        .arg("--db")
+        .arg(dir.join("e2et.db"))
+        .arg("--artifacts")
+        .arg(dir.join("art"))
+        .args([
+            "--kernel",
+            "vmlinuz",
+            "--hello-timeout-s",
+            "20",
+            "--facts-timeout-s",
+            "20",
+        ])
+        .args([
+            "--soft-off-timeout-s",
+            "2",
+            "--poll-interval-ms",
+            "50",
+            "--step-timeout-s",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Daemon {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_up(c: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "e2etd did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_view(c: &reqwest::Client, url: &str, id: &str) -> RunView {
+    c.get(format!("{url}/api/v1/runs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_state(c: &reqwest::Client, url: &str, id: &str, want: &str) -> RunView {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = run_view(c, url, id).await;
+        if v.state.as_str() == want {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run stuck in {} (note {}), wanted {want}",
+            v.state,
+            v.note
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn facts(boot_id: &str, run: &str, ram_kib: u64) -> Facts {
+    let mut persistence = BTreeMap::new();
+    persistence.insert(
+        "/persist/id".to_string(),
+        PathDigest {
+            exists: true,
+            sha256: Some("ab".repeat(32)),
+            bytes: 36,
+            error: None,
+        },
+    );
+    Facts {
+        version: 1,
+        probe_version: "test".into(),
+        root: "/".into(),
+        first_boot: FirstBootFacts {
+            boot_id: boot_id.into(),
+            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token=x"),
+            hostname: "vm1".into(),
+            uptime_s: 2.0,
+            init: "busybox".into(),
+        },
+        platform: PlatformFacts {
+            cpu_model: "QEMU".into(),
+            cpu_count: 2,
+            mem_total_kib: ram_kib,
+            ..Default::default()
+        },
+        network: NetworkFacts {
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                mac: MAC.into(),
+                operstate: "up".into(),
+                carrier: Some(true),
+                mtu: Some(1500),
+                ipv4: Some(vec!["10.99.0.11/24".into()]),
+            }],
+        },
+        persistence,
+        errors: BTreeMap::new(),
+    }
+}
+
+/// Fetches the boot script and returns the token it carries.
+async fn boot_token(c: &reqwest::Client, url: &str, run: &str) -> String {
+    let s = c
+        .get(format!("{url}/boot/52%3A54%3A00%3Ae2%3Ae7%3A01.ipxe"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(s.starts_with("#!ipxe"), "{s}");
+    assert!(s.contains(&format!("e2et.run={run}")), "{s}");
+    assert!(
+        s.contains(&format!("kernel {url}/boot/artifacts/vmlinuz")),
+        "{s}"
+    );
+    s.split_whitespace()
+        .find_map(|w| w.strip_prefix("e2et.token="))
+        .unwrap()
+        .to_string()
+}
+
+async fn agent_boot(
+    c: &reqwest::Client,
+    url: &str,
+    run: &str,
+    token: &str,
+    boot_id: &str,
+    ram_kib: u64,
+) -> u32 {
+    let hello: HelloResponse = c
+        .post(format!("{url}/api/v1/agent/hello"))
+        .bearer_auth(token)
+        .json(&HelloRequest {
+            run_id: run.into(),
+            boot_id: boot_id.into(),
+            hostname: "vm1".into(),
+            macs: vec![MAC.into()],
+            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token={token}"),
+            probe_version: "test".into(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hello.persistent_paths, vec!["/persist/id".to_string()]);
+    let r: FactsResponse = c
+        .post(format!("{url}/api/v1/agent/facts"))
+        .bearer_auth(token)
+        .json(&FactsRequest {
+            run_id: run.into(),
+            boot_id: boot_id.into(),
+            facts: facts(boot_id, run, ram_kib),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.accepted);
+    hello.boot_seq
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_lifecycle_through_the_real_daemon() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let running = Arc::new(Mutex::new(false));
+    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let e = start(d.path(), false);
+    let c = reqwest::Client::new();
+    wait_up(&c, &e.url).await;
+
+    // No run: the known MAC boots its local disk; an unknown one too.
+    let s = c
+        .get(format!("{}/boot/{MAC}.ipxe", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(s.contains("no active run") && s.contains("sanboot"), "{s}");
+    let s = c
+        .get(format!("{}/boot/52:54:00:00:00:99.ipxe", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(s.contains("MAC not in the inventory"), "{s}");
+    let r = c
+        .get(format!("{}/boot/nonsense.ipxe", e.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Bad requests are named.
+    let r = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let err: ApiError = r.json().await.unwrap();
+    assert_eq!(err.code, "unknown_host");
+    let r = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .body("{\"hots\": 1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let v: RunView = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = v.id.clone();
+    let r = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "one run per host");
+
+    wait_state(&c, &e.url, &run, "provisioning").await;
+    assert!(
+        *running.lock().unwrap(),
+        "power-on must leave the outlet on"
+    );
+    let t1 = boot_token(&c, &e.url, &run).await;
+
+    // Range requests on artifacts.
+    let r = c
+        .get(format!("{}/boot/artifacts/vmlinuz", e.url))
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        (10..20).map(|i| i as u8).collect::<Vec<u8>>()
+    );
+
+    // Tokens: none, foreign, then the right one.
+    let hello = json!({"run_id": run, "boot_id": "b", "hostname": "h", "macs": [], "cmdline": "", "probe_version": "t"});
+    let r = c
+        .post(format!("{}/api/v1/agent/hello", e.url))
+        .json(&hello)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{}/api/v1/agent/hello", e.url))
+        .bearer_auth("f".repeat(64))
+        .json(&hello)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    assert_eq!(
+        agent_boot(&c, &e.url, &run, &t1, &"1".repeat(36), 250 * 1024).await,
+        1
+    );
+    // Boot 1's agent is told to power off once the run cycles.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let hb: HeartbeatResponse = c
+            .post(format!("{}/api/v1/agent/heartbeat", e.url))
+            .bearer_auth(&t1)
+            .json(&HeartbeatRequest {
+                run_id: run.clone(),
+                boot_id: "1".repeat(36),
+            })
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if hb.command == AgentCommand::Poweroff {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never asked to power off");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    *running.lock().unwrap() = false; // the guest powers itself off
+    wait_state(&c, &e.url, &run, "revalidate").await;
+    let t2 = boot_token(&c, &e.url, &run).await;
+    assert_ne!(t1, t2, "each boot script mints its own token");
+    assert_eq!(
+        agent_boot(&c, &e.url, &run, &t2, &"2".repeat(36), 250 * 1024).await,
+        2
+    );
+    let v = wait_state(&c, &e.url, &run, "passed").await;
+    assert_eq!(v.verdict, Some(e2et_model::Verdict::Passed));
+
+    let rep: e2et_model::Report = c
+        .get(format!("{}/api/v1/runs/{run}/report.json", e.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lc = &rep.lifecycle;
+    assert_eq!(
+        (lc.provisionings, lc.power_cycles, lc.boots, lc.validations),
+        (1, 1, 2, 2)
+    );
+    let actions: Vec<(&str, Option<&str>)> = rep
+        .run
+        .power_steps
+        .iter()
+        .map(|p| (p.action.as_str(), p.observed.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("off", Some("off")),
+            ("on", Some("on")),
+            ("soft_off", Some("off")),
+            ("off", Some("off")),
+            ("on", Some("on"))
+        ]
+    );
+    let junit = c
+        .get(format!("{}/api/v1/runs/{run}/report.junit.xml", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        junit.contains("<testsuites") && junit.contains("verdict — passed"),
+        "{junit}"
+    );
+    // After the run, the agent is dismissed and the MAC boots locally again.
+    let r = c
+        .post(format!("{}/api/v1/agent/heartbeat", e.url))
+        .bearer_auth(&t2)
+        .json(&HeartbeatRequest {
+            run_id: run.clone(),
+            boot_id: "2".repeat(36),
+        })
+        .send()
+        .await
+        .unwrap();
+    let hb: HeartbeatResponse = r.json().await.unwrap();
+    assert_eq!(hb.command, AgentCommand::Abort);
+    let s = c
+        .get(format!("{}/boot/{MAC}.ipxe", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(s.contains("sanboot"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let running = Arc::new(Mutex::new(true));
+    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running, true);
+    let e = start(d.path(), false);
+    let c = reqwest::Client::new();
+    wait_up(&c, &e.url).await;
+    let v: RunView = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let v = run_view(&c, &e.url, &v.id).await;
+        if v.state.is_terminal() {
+            break v;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(v.state.as_str(), "failed");
+    let rep: e2et_model::Report = c
+        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let step = &rep.run.power_steps[0];
+    assert_eq!(
+        (step.action.as_str(), step.ok, step.observed.as_deref()),
+        ("off", false, Some("on"))
+    );
+    assert!(step.detail.contains("did not reach off"), "{}", step.detail);
+    assert!(
+        rep.run.power_steps.iter().all(|p| p.action != "on"),
+        "never switched on after a failed off"
+    );
+    assert!(
+        rep.reasons
+            .iter()
+            .any(|r| r.contains("provisioning.power_on")),
+        "{:?}",
+        rep.reasons
+    );
+}
