@@ -252,7 +252,12 @@ async fn heartbeat(
         .map(|b| b.seq);
     let command = match (state, seq) {
         (_, None) => AgentCommand::Abort,
-        (RunState::PowerCycle, Some(1)) => AgentCommand::Poweroff,
+        (RunState::PowerCycle, Some(1)) => {
+            if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
+                m.entry(req.run_id.clone()).or_insert_with(tokio::time::Instant::now);
+            }
+            AgentCommand::Poweroff
+        }
         (_, Some(s)) if (s as usize) < boots.len() => AgentCommand::Abort,
         _ => AgentCommand::Continue,
     };

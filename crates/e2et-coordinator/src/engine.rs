@@ -4,10 +4,9 @@
 use crate::machine::{action_for, next, Action, Event};
 use crate::store::{now, Store, StoreError};
 use e2et_model::check::{Check, Gate, Outcome, Severity};
-use e2et_model::inventory::{HostSpec, Inventory, PduDriverKind};
+use e2et_model::inventory::{HostSpec, Inventory};
 use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
 use e2et_model::RunState;
-use e2et_pdu::qmp::QmpDriver;
 use e2et_pdu::{Feed, Poll, PowerDriver, PowerState, StepLog};
 use e2et_score::{
     assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
@@ -24,6 +23,10 @@ pub struct EngineConfig {
     pub hello_timeout: Duration,
     pub facts_timeout: Duration,
     pub soft_off_timeout: Duration,
+    /// After the agent took the poweroff command, how long to give the OS to
+    /// shut down when the PDU cannot tell (an outlet reads on while the host
+    /// is off).
+    pub soft_off_grace: Duration,
     pub poll: Poll,
 }
 
@@ -33,6 +36,7 @@ impl Default for EngineConfig {
             hello_timeout: Duration::from_secs(300),
             facts_timeout: Duration::from_secs(120),
             soft_off_timeout: Duration::from_secs(60),
+            soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),
         }
     }
@@ -41,69 +45,14 @@ impl Default for EngineConfig {
 pub struct Ctx {
     pub store: Store,
     pub inventory: Inventory,
-    pub drivers: HashMap<String, Arc<dyn PowerDriver>>,
+    /// A driver per PDU, or why it could not be built (a missing secret).
+    pub drivers: HashMap<String, Result<Arc<dyn PowerDriver>, String>>,
+    /// When each run's boot-1 agent was told to power off (soft off).
+    pub poweroff_sent: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
     pub cfg: EngineConfig,
     /// Woken whenever an agent reports, so waiting runs re-check the store.
     pub notify: Notify,
     pub policy: Policy,
-}
-
-/// Builds a driver for every PDU of the inventory.
-pub fn drivers_for(inv: &Inventory) -> Result<HashMap<String, Arc<dyn PowerDriver>>, String> {
-    let mut out: HashMap<String, Arc<dyn PowerDriver>> = HashMap::new();
-    for (name, p) in &inv.pdus {
-        match p.driver {
-            PduDriverKind::Qmp => {
-                out.insert(
-                    name.clone(),
-                    Arc::new(QmpDriver::new(name.clone(), &p.address)),
-                );
-            }
-            PduDriverKind::ApcSnmp => {
-                out.insert(
-                    name.clone(),
-                    Arc::new(Unavailable {
-                        name: name.clone(),
-                        why: "the apc-snmp driver is not available in this build",
-                    }),
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A PDU whose driver this build lacks: every operation fails with the reason,
-/// so the inventory gate of a run on it fails clearly instead of the whole
-/// coordinator refusing to start.
-struct Unavailable {
-    name: String,
-    why: &'static str,
-}
-
-#[async_trait::async_trait]
-impl PowerDriver for Unavailable {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    async fn status(&self, _: u32) -> Result<PowerState, e2et_pdu::PduError> {
-        Err(self.err())
-    }
-    async fn on(&self, _: u32) -> Result<(), e2et_pdu::PduError> {
-        Err(self.err())
-    }
-    async fn off(&self, _: u32) -> Result<(), e2et_pdu::PduError> {
-        Err(self.err())
-    }
-}
-
-impl Unavailable {
-    fn err(&self) -> e2et_pdu::PduError {
-        e2et_pdu::PduError::Unsupported {
-            target: format!("{} ({})", self.name, self.why),
-            operation: "power control",
-        }
-    }
 }
 
 impl Ctx {
@@ -115,14 +64,15 @@ impl Ctx {
         spec.power
             .iter()
             .map(|o| {
-                self.drivers
-                    .get(&o.pdu)
-                    .map(|d| Feed {
+                match self.drivers.get(&o.pdu) {
+                    Some(Ok(d)) => Ok(Feed {
                         pdu: o.pdu.clone(),
                         outlet: o.outlet,
                         driver: d.clone(),
-                    })
-                    .ok_or_else(|| format!("PDU {} has no driver", o.pdu))
+                    }),
+                    Some(Err(e)) => Err(e.clone()),
+                    None => Err(format!("PDU {} is not in the inventory", o.pdu)),
+                }
             })
             .collect()
     }
@@ -408,28 +358,21 @@ async fn perform(
             };
             // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
             ctx.notify.notify_waiters();
-            let soft = wait_for_off(&feeds, ctx.cfg.soft_off_timeout, ctx.cfg.poll.interval).await;
-            let log = StoreLog {
-                store: &ctx.store,
-                run_id,
-                state,
-            };
+            let how = soft_off(ctx, run_id, &feeds).await;
+            let log = StoreLog { store: &ctx.store, run_id, state };
             for f in &feeds {
                 log.intent(&f.pdu, f.outlet, "soft_off");
+                let read = f.driver.status(f.outlet).await;
                 log.done(&PowerStep {
                     at: now(),
                     pdu: f.pdu.clone(),
                     outlet: f.outlet,
                     action: "soft_off".into(),
-                    observed: Some(if soft { "off" } else { "on" }.into()),
-                    ok: true,
-                    detail: if soft {
-                        "host shut down on the agent's poweroff".into()
-                    } else {
-                        format!(
-                            "host still on after {}s of soft off; cutting power",
-                            ctx.cfg.soft_off_timeout.as_secs()
-                        )
+                    observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
+                    ok: read.is_ok(),
+                    detail: match &read {
+                        Ok(_) => how.clone(),
+                        Err(e) => format!("{how}; status read failed: {e}"),
                     },
                 });
             }
@@ -482,8 +425,13 @@ async fn perform(
     })
 }
 
-async fn wait_for_off(feeds: &[Feed], timeout: Duration, interval: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
+/// Waits for the host to go down after the agent is asked to power off: until
+/// every feed reads off (a QMP "PDU" sees the guest stop), or the grace period
+/// after the agent took the command (a real PDU's outlet stays on), or the
+/// timeout. Returns what happened, for the power step's detail.
+async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
+    let start = tokio::time::Instant::now();
+    let deadline = start + ctx.cfg.soft_off_timeout;
     loop {
         let mut all_off = true;
         for f in feeds {
@@ -492,12 +440,31 @@ async fn wait_for_off(feeds: &[Feed], timeout: Duration, interval: Duration) -> 
             }
         }
         if all_off {
-            return true;
+            return format!(
+                "host shut down on the agent's poweroff after {:.1}s (outlet reads off)",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let sent = ctx
+            .poweroff_sent
+            .lock()
+            .ok()
+            .and_then(|m| m.get(run_id).copied());
+        if let Some(t) = sent {
+            if t.elapsed() >= ctx.cfg.soft_off_grace {
+                return format!(
+                    "agent took the poweroff command; gave the OS {}s to shut down before cutting power",
+                    ctx.cfg.soft_off_grace.as_secs()
+                );
+            }
         }
         if tokio::time::Instant::now() >= deadline {
-            return false;
+            return format!(
+                "no poweroff acknowledged within {}s; cutting power",
+                ctx.cfg.soft_off_timeout.as_secs()
+            );
         }
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(ctx.cfg.poll.interval).await;
     }
 }
 

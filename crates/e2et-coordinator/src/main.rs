@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use e2et_coordinator::api::{router, sha256, App, AppConfig};
 use e2et_coordinator::dnsmasq::{self, DnsmasqOptions};
-use e2et_coordinator::engine::{self, drivers_for, Ctx, EngineConfig};
+use e2et_coordinator::engine::{self, Ctx, EngineConfig};
+use e2et_pdu::drivers::{self, Credentials};
 use e2et_coordinator::store::Store;
 use e2et_pdu::Poll;
 use std::net::SocketAddr;
@@ -53,6 +54,14 @@ struct ServeArgs {
     facts_timeout_s: u64,
     #[arg(long, default_value_t = 60)]
     soft_off_timeout_s: u64,
+    /// After the agent takes the poweroff command, seconds to let the OS shut
+    /// down before the outlet is cut (when the PDU cannot see the host off).
+    #[arg(long, default_value_t = 10)]
+    soft_off_grace_s: u64,
+    /// Directory of PDU secrets (`pdu-<name>-auth`, `pdu-<name>-priv`);
+    /// defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
+    #[arg(long)]
+    credentials_dir: Option<PathBuf>,
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
     #[arg(long, default_value_t = 20)]
@@ -105,7 +114,8 @@ fn run() -> Result<()> {
     let inventory = e2et_pdu::inventory::load(&inv_path)?;
     match cli.cmd {
         Cmd::CheckConfig => {
-            drivers_for(&inventory).map_err(anyhow::Error::msg)?;
+            // Secrets are not available at build time: only the settings are
+            // checked here; a missing secret fails that PDU's runs at start.
             println!(
                 "inventory {}: {} host(s), {} PDU(s): ok",
                 inv_path.display(),
@@ -167,7 +177,12 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = Store::open(&a.db).with_context(|| format!("opening {}", a.db.display()))?;
-    let drivers = drivers_for(&inventory).map_err(anyhow::Error::msg)?;
+    let drivers = drivers::for_inventory(&inventory, &Credentials::from_env_or(a.credentials_dir.clone()));
+    for (name, d) in &drivers {
+        if let Err(e) = d {
+            tracing::warn!(pdu = %name, "PDU unusable: {e}");
+        }
+    }
     let ctx = Arc::new(Ctx {
         store,
         inventory,
@@ -176,12 +191,14 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             hello_timeout: Duration::from_secs(a.hello_timeout_s),
             facts_timeout: Duration::from_secs(a.facts_timeout_s),
             soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
+            soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
             poll: Poll {
                 interval: Duration::from_millis(a.poll_interval_ms),
                 timeout: Duration::from_secs(a.step_timeout_s),
             },
         },
         notify: Notify::new(),
+        poweroff_sent: Default::default(),
         policy: Default::default(),
     });
     for id in engine::recover(&ctx)? {

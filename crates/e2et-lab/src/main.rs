@@ -2,6 +2,7 @@
 //! namespace with a bridge, dnsmasq, e2etd, QEMU (TCG) netbooting through iPXE.
 mod lab;
 mod netboot;
+mod pdu_emulator;
 mod scenario;
 
 use anyhow::{Context, Result};
@@ -29,6 +30,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The pass_persist program snmpd runs for the PowerNet-MIB subtree.
+    PduPass {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        outlets: u32,
+        #[arg(long, default_value_t = 300)]
+        delay_ms: u64,
+        /// Directory of `outlet-<n>.qmp` sockets the outlets drive.
+        #[arg(long)]
+        qmp_dir: Option<PathBuf>,
+    },
+    /// Runs net-snmp's snmpd as an emulated APC AP7901 (foreground). Writes
+    /// the users' passwords as credential files `pdu-<user>-auth|priv` in DIR/creds.
+    PduEmulator {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "udp:127.0.0.1:16161")]
+        listen: String,
+        #[arg(long, default_value_t = 300)]
+        delay_ms: u64,
+        #[arg(long)]
+        qmp_dir: Option<PathBuf>,
+    },
     /// Build the netboot kernel + initramfs into OUT/artifacts.
     BuildNetboot,
     /// Run one scenario; prints `scenario=<name> verdict=<verdict> seconds=<n>`.
@@ -53,6 +78,29 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    match &cli.cmd {
+        Cmd::PduPass {
+            state,
+            outlets,
+            delay_ms,
+            qmp_dir,
+        } => {
+            return pdu_emulator::Emulator::open(
+                state,
+                *outlets,
+                std::time::Duration::from_millis(*delay_ms),
+                qmp_dir.clone(),
+            )?
+            .serve();
+        }
+        Cmd::PduEmulator {
+            dir,
+            listen,
+            delay_ms,
+            qmp_dir,
+        } => return pdu_emulator::exec_snmpd(dir, listen, *delay_ms, qmp_dir.as_deref()),
+        _ => {}
+    }
     let bin = std::env::current_exe()?
         .parent()
         .context("binary directory")?
@@ -73,6 +121,7 @@ fn run() -> Result<()> {
         &out,
     )?;
     match cli.cmd {
+        Cmd::PduPass { .. } | Cmd::PduEmulator { .. } => unreachable!("handled above"),
         Cmd::BuildNetboot => {
             println!("netboot artifacts in {}", art.dir.display());
             Ok(())

@@ -40,6 +40,91 @@ pub struct PduSpec {
     /// Seconds to wait with power cut during a cycle.
     #[serde(default = "default_cycle_delay")]
     pub cycle_delay_s: u64,
+    /// SNMP settings of an `apc-snmp` PDU. Passwords are never here: they come
+    /// from credential files named after the PDU.
+    #[serde(default)]
+    pub snmp: Option<SnmpSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SnmpSpec {
+    /// `3` (default), or `2c`/`1` only with `allowInsecure = true`.
+    #[serde(default = "default_snmp_version")]
+    pub version: String,
+    /// SNMPv3 user name (not a secret).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `MD5`, `SHA` or `SHA256`.
+    #[serde(default)]
+    pub auth_protocol: Option<String>,
+    /// `DES` or `AES`; required for authPriv.
+    #[serde(default)]
+    pub priv_protocol: Option<String>,
+    /// `authPriv` (default) or `authNoPriv`.
+    #[serde(default = "default_security_level")]
+    pub security_level: String,
+    /// Allows SNMPv1/v2c (community strings in clear text).
+    #[serde(default)]
+    pub allow_insecure: bool,
+    /// `rpdu` (AP79xx, default) or `masterswitch` (older sPDUOutletCtl).
+    #[serde(default = "default_table")]
+    pub table: String,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_snmp_version() -> String {
+    "3".into()
+}
+fn default_security_level() -> String {
+    "authPriv".into()
+}
+fn default_table() -> String {
+    "rpdu".into()
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_retries() -> u32 {
+    2
+}
+
+impl SnmpSpec {
+    /// Problems with this PDU's SNMP settings, as (field, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut f = |field: &str, msg: String| p.push((format!("snmp.{field}"), msg));
+        match self.version.as_str() {
+            "3" => {
+                if self.user.as_deref().unwrap_or("").is_empty() {
+                    f("user", "SNMPv3 needs a user name".into());
+                }
+                match self.auth_protocol.as_deref() {
+                    Some("MD5" | "SHA" | "SHA256") => {}
+                    other => f("authProtocol", format!("{other:?}: use MD5, SHA or SHA256")),
+                }
+                match (self.security_level.as_str(), self.priv_protocol.as_deref()) {
+                    ("authPriv", Some("DES" | "AES")) | ("authNoPriv", None) => {}
+                    ("authPriv", other) => f("privProtocol", format!("{other:?}: authPriv needs DES or AES")),
+                    ("authNoPriv", Some(_)) => f("privProtocol", "authNoPriv takes no privacy protocol".into()),
+                    (other, _) => f("securityLevel", format!("{other:?}: use authPriv or authNoPriv")),
+                }
+            }
+            "1" | "2c" => {
+                if !self.allow_insecure {
+                    f("version", format!("SNMPv{} sends the community in clear text; set allowInsecure = true to use it anyway", self.version));
+                }
+            }
+            other => f("version", format!("{other:?}: use 3 (or 2c/1 with allowInsecure)")),
+        }
+        if self.table != "rpdu" && self.table != "masterswitch" {
+            f("table", format!("{:?}: use rpdu or masterswitch", self.table));
+        }
+        p
+    }
 }
 
 fn default_cycle_delay() -> u64 {
@@ -163,7 +248,20 @@ impl Inventory {
                 errs.push(err(subject.clone(), "outlets", "must be at least 1".into()));
             }
             if pdu.address.trim().is_empty() {
-                errs.push(err(subject, "address", "must not be empty".into()));
+                errs.push(err(subject.clone(), "address", "must not be empty".into()));
+            }
+            match (&pdu.driver, &pdu.snmp) {
+                (PduDriverKind::ApcSnmp, None) => errs.push(err(
+                    subject.clone(),
+                    "snmp",
+                    "an apc-snmp PDU needs its snmp settings (user, protocols)".into(),
+                )),
+                (PduDriverKind::ApcSnmp, Some(s)) => {
+                    for (field, problem) in s.problems() {
+                        errs.push(err(subject.clone(), &field, problem));
+                    }
+                }
+                (PduDriverKind::Qmp, _) => {}
             }
         }
         let mut macs: HashMap<String, &str> = HashMap::new();
@@ -306,7 +404,9 @@ mod tests {
         serde_json::json!({
             "version": 1,
             "site": {"name": "lab", "domain": "lab.test"},
-            "pdus": {"p1": {"driver": "qmp", "address": "/run/x", "outlets": 8}},
+            "pdus": {"p1": {"driver": "qmp", "address": "/run/x", "outlets": 8},
+                     "apc": {"driver": "apc-snmp", "address": "pdu:161", "outlets": 8,
+                             "snmp": {"user": "ops", "authProtocol": "SHA", "privProtocol": "AES"}}},
             "hosts": {
                 "a": {"mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "a.lab.test",
                       "power": [{"pdu": "p1", "outlet": 1}], "console": "serial",
@@ -381,6 +481,25 @@ mod tests {
         v["hosts"]["a"]["ramm"] = 5.into();
         let e = errors_of(v);
         assert!(e[0].problem.contains("unknown field `ramm`"), "{}", e[0]);
+    }
+
+    #[test]
+    fn snmp_settings_are_checked() {
+        let mut v = sample();
+        v["pdus"]["apc"]["snmp"]["version"] = "2c".into();
+        let e = errors_of(v);
+        assert_eq!((e[0].subject.as_str(), e[0].field.as_str()), ("pdu apc", "snmp.version"));
+        assert!(e[0].problem.contains("allowInsecure"));
+        let mut v = sample();
+        v["pdus"]["apc"]["snmp"]["privProtocol"] = serde_json::Value::Null;
+        let e = errors_of(v);
+        assert_eq!(e[0].field, "snmp.privProtocol");
+        let mut v = sample();
+        v["pdus"]["apc"]["snmp"]["authProtocol"] = "SHA512".into();
+        assert_eq!(errors_of(v)[0].field, "snmp.authProtocol");
+        let mut v = sample();
+        v["pdus"]["apc"].as_object_mut().unwrap().remove("snmp");
+        assert_eq!(errors_of(v)[0].field, "snmp");
     }
 
     #[test]

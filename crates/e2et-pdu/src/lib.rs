@@ -1,6 +1,8 @@
 //! Power control. A [`PowerDriver`] switches one outlet and reads its state
 //! back; [`switch_verified`] and [`cycle`] build the observed sequences the
 //! lifecycle needs (never trusting a command without reading the state back).
+pub mod apc;
+pub mod drivers;
 pub mod inventory;
 pub mod qmp;
 

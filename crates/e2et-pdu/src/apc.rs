@@ -1,0 +1,580 @@
+//! APC switched rack PDUs (AP79xx, PowerNet-MIB) over SNMP. SNMPv3 authPriv by
+//! default; authNoPriv only when configured; v1/v2c only when the inventory
+//! explicitly allows an insecure protocol. Every command is followed by reads
+//! of the outlet state (see [`crate::switch_verified`]); a state is only ever
+//! reported after it was read back.
+use crate::{PduError, PowerDriver, PowerState};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
+use snmp2::{AsyncSession, Oid, Value};
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// PowerNet-MIB object identifiers.
+pub mod oids {
+    pub const SYS_OBJECT_ID: &[u64] = &[1, 3, 6, 1, 2, 1, 1, 2, 0];
+    /// sysObjectID of AP79xx rack PDUs.
+    pub const RPDU_SYS_OBJECT_ID: &str = "1.3.6.1.4.1.318.1.3.4.5";
+    pub const RPDU_MODEL: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 1, 5, 0];
+    pub const RPDU_NUM_OUTLETS: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 1, 8, 0];
+    /// rPDUOutletControlOutletCommand.n: 1 immediateOn, 2 immediateOff, 3 immediateReboot.
+    pub const RPDU_CONTROL: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 3, 1, 1, 4];
+    /// rPDUOutletStatusOutletName.n
+    pub const RPDU_NAME: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 2];
+    /// rPDUOutletStatusOutletState.n: 1 on, 2 off.
+    pub const RPDU_STATE: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 4];
+    /// rPDUOutletStatusCommandPending.n: 1 pending, 2 none.
+    pub const RPDU_PENDING: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 5];
+    /// Older MasterSwitch: sPDUOutletCtl.n (1 on, 2 off, 3 reboot; reads the state).
+    pub const SPDU_CTL: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 3];
+    /// sPDUOutletCtlName.n
+    pub const SPDU_NAME: &[u64] = &[1, 3, 6, 1, 4, 1, 318, 1, 1, 4, 4, 2, 1, 4];
+
+    pub fn at(base: &[u64], n: u32) -> Vec<u64> {
+        let mut v = base.to_vec();
+        v.push(u64::from(n));
+        v
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum AuthProto {
+    #[serde(rename = "MD5")]
+    #[value(name = "MD5")]
+    Md5,
+    #[serde(rename = "SHA")]
+    #[value(name = "SHA")]
+    Sha,
+    #[serde(rename = "SHA256")]
+    #[value(name = "SHA256")]
+    Sha256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum PrivProto {
+    #[serde(rename = "DES")]
+    #[value(name = "DES")]
+    Des,
+    #[serde(rename = "AES")]
+    #[value(name = "AES")]
+    Aes,
+}
+
+impl fmt::Display for AuthProto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthProto::Md5 => "MD5",
+            AuthProto::Sha => "SHA",
+            AuthProto::Sha256 => "SHA256",
+        })
+    }
+}
+
+impl fmt::Display for PrivProto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PrivProto::Des => "DES",
+            PrivProto::Aes => "AES",
+        })
+    }
+}
+
+/// Which outlet table the PDU has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutletTable {
+    /// AP79xx rPDU tables (control and status separate, pending flag).
+    #[default]
+    Rpdu,
+    /// Older MasterSwitch sPDUOutletCtl (one column, read and write).
+    Masterswitch,
+}
+
+/// Credentials and protocol. Passwords are read from files by the caller and
+/// never printed (Debug hides them).
+#[derive(Clone)]
+pub enum SnmpAuth {
+    V3 {
+        user: String,
+        auth: AuthProto,
+        auth_password: String,
+        /// `None` is authNoPriv.
+        privacy: Option<(PrivProto, String)>,
+    },
+    /// v1/v2c: only when the configuration allows an insecure protocol.
+    Community { v1: bool, community: String },
+}
+
+impl fmt::Debug for SnmpAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl SnmpAuth {
+    /// What was tried, without secrets: `user pdu-ops, SHA/AES (authPriv)`.
+    pub fn describe(&self) -> String {
+        match self {
+            SnmpAuth::V3 {
+                user,
+                auth,
+                privacy: Some((p, _)),
+                ..
+            } => format!("SNMPv3 user {user}, auth {auth}, privacy {p} (authPriv)"),
+            SnmpAuth::V3 {
+                user,
+                auth,
+                privacy: None,
+                ..
+            } => format!("SNMPv3 user {user}, auth {auth}, no privacy (authNoPriv)"),
+            SnmpAuth::Community { v1, .. } => {
+                format!("SNMP{} community (insecure)", if *v1 { "v1" } else { "v2c" })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApcConfig {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    pub auth: SnmpAuth,
+    pub table: OutletTable,
+    /// Per request.
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+pub struct ApcSnmpDriver {
+    cfg: ApcConfig,
+    session: Mutex<Option<AsyncSession>>,
+}
+
+/// What the PDU says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identity {
+    pub sys_object_id: String,
+    pub model: Option<String>,
+    pub outlets: Option<u32>,
+    pub table: OutletTable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutletInfo {
+    pub outlet: u32,
+    pub name: String,
+    pub state: Option<PowerState>,
+    pub pending: Option<bool>,
+}
+
+fn oid(v: &[u64]) -> Oid<'static> {
+    // The OIDs here are constants and outlet numbers: always valid.
+    Oid::from(v).unwrap_or_else(|_| Oid::from(&[1u64, 3][..]).expect("1.3 is an OID"))
+}
+
+enum Op {
+    Get(Vec<Vec<u64>>),
+    Set(Vec<u64>, i64),
+}
+
+/// One value read back, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Int(i64),
+    Str(String),
+    Oid(String),
+    Missing(String),
+    Other(String),
+}
+
+impl ApcSnmpDriver {
+    pub fn new(cfg: ApcConfig) -> ApcSnmpDriver {
+        ApcSnmpDriver {
+            cfg,
+            session: Mutex::new(None),
+        }
+    }
+
+    fn target(&self) -> String {
+        format!("{} ({})", self.cfg.name, self.cfg.address)
+    }
+
+    fn security(&self) -> Option<Security> {
+        match &self.cfg.auth {
+            SnmpAuth::V3 {
+                user,
+                auth,
+                auth_password,
+                privacy,
+            } => {
+                let proto = match auth {
+                    AuthProto::Md5 => AuthProtocol::Md5,
+                    AuthProto::Sha => AuthProtocol::Sha1,
+                    AuthProto::Sha256 => AuthProtocol::Sha256,
+                };
+                let level = match privacy {
+                    None => Auth::AuthNoPriv,
+                    Some((p, pw)) => Auth::AuthPriv {
+                        cipher: match p {
+                            PrivProto::Des => Cipher::Des,
+                            PrivProto::Aes => Cipher::Aes128,
+                        },
+                        privacy_password: pw.as_bytes().to_vec(),
+                    },
+                };
+                Some(
+                    Security::new(user.as_bytes(), auth_password.as_bytes())
+                        .with_auth_protocol(proto)
+                        .with_auth(level),
+                )
+            }
+            SnmpAuth::Community { .. } => None,
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSession, PduError> {
+        let req_id = i32::from(rand_u16());
+        let sess = match (&self.cfg.auth, self.security()) {
+            (_, Some(sec)) => AsyncSession::new_v3(self.cfg.address.as_str(), req_id, sec).await,
+            (SnmpAuth::Community { v1: true, community }, None) => {
+                AsyncSession::new_v1(self.cfg.address.as_str(), community.as_bytes(), req_id).await
+            }
+            (SnmpAuth::Community { community, .. }, None) => {
+                AsyncSession::new_v2c(self.cfg.address.as_str(), community.as_bytes(), req_id).await
+            }
+            (SnmpAuth::V3 { .. }, None) => unreachable!("v3 always has security"),
+        };
+        let mut sess = sess.map_err(|source| PduError::Connect {
+            target: self.target(),
+            source,
+        })?;
+        if matches!(self.cfg.auth, SnmpAuth::V3 { .. }) {
+            // Engine discovery (engine id, boots, time): RFC 3414 section 4.
+            match tokio::time::timeout(self.cfg.timeout, sess.init()).await {
+                Err(_) => return Err(self.timeout_error("engine discovery")),
+                Ok(Err(e)) => return Err(self.auth_error("engine discovery", &e)),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(sess)
+    }
+
+    fn timeout_error(&self, what: &str) -> PduError {
+        PduError::Protocol {
+            target: self.target(),
+            message: format!(
+                "no answer to {what} within {:?} ({} tries) using {}: the PDU is unreachable, or it silently dropped the request (net-snmp drops messages it cannot decrypt or whose user it does not know when not reportable)",
+                self.cfg.timeout,
+                self.cfg.retries + 1,
+                self.cfg.auth.describe()
+            ),
+        }
+    }
+
+    fn auth_error(&self, what: &str, e: &snmp2::Error) -> PduError {
+        PduError::Protocol {
+            target: self.target(),
+            message: format!("{what} failed using {}: {}", self.cfg.auth.describe(), explain(e)),
+        }
+    }
+
+    /// Runs one operation with the cached session; on any failure the session
+    /// is dropped and rebuilt with a fresh engine discovery, then retried — so
+    /// a PDU whose agent restarted (new engine boots, time reset) is
+    /// re-discovered instead of failing with notInTimeWindow.
+    async fn run(&self, op: &Op) -> Result<Vec<(String, Val)>, PduError> {
+        let mut guard = self.session.lock().await;
+        let mut last: Option<PduError> = None;
+        for attempt in 0..=self.cfg.retries {
+            if guard.is_none() {
+                match self.connect().await {
+                    Ok(s) => *guard = Some(s),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let Some(sess) = guard.as_mut() else { continue };
+            let fut = async {
+                let pdu = match op {
+                    Op::Get(list) => {
+                        let oids: Vec<Oid<'static>> = list.iter().map(|o| oid(o)).collect();
+                        let refs: Vec<&Oid<'_>> = oids.iter().collect();
+                        sess.get_many(&refs).await
+                    }
+                    Op::Set(o, v) => sess.set(&[(&oid(o), Value::Integer(*v))]).await,
+                };
+                pdu.map(|p| {
+                    let status = p.error_status;
+                    let vals: Vec<(String, Val)> = p
+                        .varbinds
+                        .map(|(name, v)| (name.to_id_string(), to_val(&v)))
+                        .collect();
+                    (status, vals)
+                })
+            };
+            match tokio::time::timeout(self.cfg.timeout, fut).await {
+                Ok(Ok((0, vals))) => return Ok(vals),
+                Ok(Ok((status, _))) => {
+                    return Err(PduError::Device {
+                        target: self.target(),
+                        command: match op {
+                            Op::Get(_) => "get".into(),
+                            Op::Set(o, v) => format!("set {} = {v}", dotted(o)),
+                        },
+                        message: format!("SNMP error-status {status} ({})", error_status(status)),
+                    })
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(attempt, error = %e, "SNMP request failed; re-discovering");
+                    last = Some(self.auth_error("request", &e));
+                    *guard = None;
+                }
+                Err(_) => {
+                    tracing::debug!(attempt, "SNMP request timed out");
+                    last = Some(self.timeout_error("the request"));
+                    *guard = None;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.timeout_error("the request")))
+    }
+
+    pub async fn get(&self, list: &[Vec<u64>]) -> Result<Vec<(String, Val)>, PduError> {
+        self.run(&Op::Get(list.to_vec())).await
+    }
+
+    fn int(&self, vals: &[(String, Val)], i: usize, what: &str) -> Result<i64, PduError> {
+        match vals.get(i) {
+            Some((_, Val::Int(n))) => Ok(*n),
+            Some((o, v)) => Err(PduError::Protocol {
+                target: self.target(),
+                message: format!("{what} ({o}) is {v:?}, not an integer"),
+            }),
+            None => Err(PduError::Protocol {
+                target: self.target(),
+                message: format!("no value for {what}"),
+            }),
+        }
+    }
+
+    fn state_oid(&self, outlet: u32) -> Vec<u64> {
+        match self.cfg.table {
+            OutletTable::Rpdu => oids::at(oids::RPDU_STATE, outlet),
+            OutletTable::Masterswitch => oids::at(oids::SPDU_CTL, outlet),
+        }
+    }
+
+    fn control_oid(&self, outlet: u32) -> Vec<u64> {
+        match self.cfg.table {
+            OutletTable::Rpdu => oids::at(oids::RPDU_CONTROL, outlet),
+            OutletTable::Masterswitch => oids::at(oids::SPDU_CTL, outlet),
+        }
+    }
+
+    async fn command(&self, outlet: u32, value: i64) -> Result<(), PduError> {
+        self.run(&Op::Set(self.control_oid(outlet), value))
+            .await
+            .map(|_| ())
+    }
+
+    /// Model detection from sysObjectID and rPDUIdentModelNumber.
+    pub async fn identify(&self) -> Result<Identity, PduError> {
+        let v = self.get(&[oids::SYS_OBJECT_ID.to_vec()]).await?;
+        let sys_object_id = match v.first() {
+            Some((_, Val::Oid(o))) => o.clone(),
+            other => format!("{other:?}"),
+        };
+        let rpdu = self
+            .get(&[oids::RPDU_MODEL.to_vec(), oids::RPDU_NUM_OUTLETS.to_vec()])
+            .await;
+        match rpdu {
+            Ok(v) if matches!(v.first(), Some((_, Val::Str(_)))) => Ok(Identity {
+                sys_object_id,
+                model: match &v[0].1 {
+                    Val::Str(s) => Some(s.clone()),
+                    _ => None,
+                },
+                outlets: match v.get(1) {
+                    Some((_, Val::Int(n))) => u32::try_from(*n).ok(),
+                    _ => None,
+                },
+                table: OutletTable::Rpdu,
+            }),
+            _ => Ok(Identity {
+                sys_object_id,
+                model: None,
+                outlets: None,
+                table: OutletTable::Masterswitch,
+            }),
+        }
+    }
+
+    /// Every outlet with its name, state and pending flag, as read.
+    pub async fn list(&self, count: u32) -> Result<Vec<OutletInfo>, PduError> {
+        let mut out = Vec::new();
+        for n in 1..=count {
+            let (name_oid, pending) = match self.cfg.table {
+                OutletTable::Rpdu => (oids::at(oids::RPDU_NAME, n), Some(oids::at(oids::RPDU_PENDING, n))),
+                OutletTable::Masterswitch => (oids::at(oids::SPDU_NAME, n), None),
+            };
+            let mut q = vec![name_oid, self.state_oid(n)];
+            q.extend(pending);
+            let v = self.get(&q).await?;
+            out.push(OutletInfo {
+                outlet: n,
+                name: match v.first() {
+                    Some((_, Val::Str(s))) => s.clone(),
+                    _ => String::new(),
+                },
+                state: self.int(&v, 1, "outlet state").ok().and_then(state_of),
+                pending: v.get(2).and_then(|(_, x)| match x {
+                    Val::Int(1) => Some(true),
+                    Val::Int(2) => Some(false),
+                    _ => None,
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn state_of(n: i64) -> Option<PowerState> {
+    match n {
+        1 => Some(PowerState::On),
+        2 => Some(PowerState::Off),
+        _ => None,
+    }
+}
+
+fn dotted(o: &[u64]) -> String {
+    o.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+fn to_val(v: &Value<'_>) -> Val {
+    match v {
+        Value::Integer(n) => Val::Int(*n),
+        Value::OctetString(b) => Val::Str(String::from_utf8_lossy(b).into_owned()),
+        Value::ObjectIdentifier(o) => Val::Oid(o.to_id_string()),
+        Value::NoSuchObject => Val::Missing("noSuchObject".into()),
+        Value::NoSuchInstance => Val::Missing("noSuchInstance".into()),
+        Value::EndOfMibView => Val::Missing("endOfMibView".into()),
+        other => Val::Other(format!("{other:?}")),
+    }
+}
+
+fn error_status(s: u32) -> &'static str {
+    match s {
+        1 => "tooBig",
+        2 => "noSuchName",
+        3 => "badValue",
+        4 => "readOnly",
+        5 => "genErr",
+        6 => "noAccess",
+        7 => "wrongType",
+        10 => "wrongValue",
+        16 => "authorizationError (the user may not write this object)",
+        17 => "notWritable",
+        _ => "see RFC 3416",
+    }
+}
+
+/// Says what an SNMP library error means for an operator.
+fn explain(e: &snmp2::Error) -> String {
+    use snmp2::v3::AuthErrorKind as K;
+    match e {
+        snmp2::Error::AuthFailure(K::NotAuthenticated) => "the agent answered with an unauthenticated report: unknown user name (usmStatsUnknownUserNames) or wrong authentication password/protocol (usmStatsWrongDigests)".into(),
+        snmp2::Error::AuthFailure(K::SignatureMismatch) => "the answer's digest does not match: wrong authentication password or protocol (usmStatsWrongDigests)".into(),
+        snmp2::Error::AuthFailure(K::ReplyNotEncrypted) => "the agent answered unencrypted: it could not decrypt the request (usmStatsDecryptionErrors: wrong privacy password or protocol) or the user has no privacy configured".into(),
+        snmp2::Error::AuthFailure(K::EngineBootsMismatch | K::EngineTimeMismatch) => "engine boots/time out of window (usmStatsNotInTimeWindows): the agent restarted; re-discovery failed".into(),
+        snmp2::Error::AsnParse | snmp2::Error::AsnWrongType | snmp2::Error::AsnEof => "could not parse the answer: decryption error (wrong privacy password or protocol) or not an SNMP agent".into(),
+        snmp2::Error::Crypto(c) => format!("decryption error: {c} (wrong privacy password or protocol)"),
+        snmp2::Error::Send | snmp2::Error::Receive => "network error sending or receiving (PDU unreachable, port closed)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (t ^ std::process::id()) as u16
+}
+
+#[async_trait]
+impl PowerDriver for ApcSnmpDriver {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn status(&self, outlet: u32) -> Result<PowerState, PduError> {
+        let v = self.get(&[self.state_oid(outlet)]).await?;
+        let n = self.int(&v, 0, &format!("state of outlet {outlet}"))?;
+        state_of(n).ok_or_else(|| PduError::Protocol {
+            target: self.target(),
+            message: format!("outlet {outlet} state reads {n}, neither 1 (on) nor 2 (off)"),
+        })
+    }
+
+    async fn on(&self, outlet: u32) -> Result<(), PduError> {
+        self.command(outlet, 1).await
+    }
+
+    async fn off(&self, outlet: u32) -> Result<(), PduError> {
+        self.command(outlet, 2).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oids_match_powernet_mib() {
+        assert_eq!(dotted(&oids::at(oids::RPDU_CONTROL, 3)), "1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.3");
+        assert_eq!(dotted(&oids::at(oids::RPDU_STATE, 3)), "1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.3");
+        assert_eq!(dotted(&oids::at(oids::RPDU_PENDING, 1)), "1.3.6.1.4.1.318.1.1.12.3.5.1.1.5.1");
+        assert_eq!(dotted(&oids::at(oids::SPDU_CTL, 2)), "1.3.6.1.4.1.318.1.1.4.4.2.1.3.2");
+        assert_eq!(dotted(oids::RPDU_MODEL), "1.3.6.1.4.1.318.1.1.12.1.5.0");
+    }
+
+    #[test]
+    fn debug_never_shows_passwords() {
+        let a = SnmpAuth::V3 {
+            user: "ops".into(),
+            auth: AuthProto::Md5,
+            auth_password: "s3cret-auth".into(),
+            privacy: Some((PrivProto::Des, "s3cret-priv".into())),
+        };
+        let d = format!("{a:?}");
+        assert!(!d.contains("s3cret"), "{d}");
+        assert!(d.contains("MD5") && d.contains("DES") && d.contains("ops"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_pdu_times_out_with_what_was_tried() {
+        // A bound UDP socket that never answers.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let d = ApcSnmpDriver::new(ApcConfig {
+            name: "p".into(),
+            address: silent.local_addr().unwrap().to_string(),
+            auth: SnmpAuth::V3 {
+                user: "ops".into(),
+                auth: AuthProto::Sha,
+                auth_password: "x".repeat(10),
+                privacy: Some((PrivProto::Aes, "y".repeat(10))),
+            },
+            table: OutletTable::Rpdu,
+            timeout: Duration::from_millis(100),
+            retries: 1,
+        });
+        let e = d.status(1).await.unwrap_err().to_string();
+        assert!(e.contains("no answer to engine discovery"), "{e}");
+        assert!(e.contains("user ops, auth SHA, privacy AES"), "{e}");
+    }
+}
