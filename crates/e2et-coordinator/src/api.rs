@@ -254,7 +254,8 @@ async fn heartbeat(
         (_, None) => AgentCommand::Abort,
         (RunState::PowerCycle, Some(1)) => {
             if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
-                m.entry(req.run_id.clone()).or_insert_with(tokio::time::Instant::now);
+                m.entry(req.run_id.clone())
+                    .or_insert_with(tokio::time::Instant::now);
             }
             AgentCommand::Poweroff
         }

@@ -63,16 +63,14 @@ impl Ctx {
     fn feeds(&self, spec: &HostSpec) -> Result<Vec<Feed>, String> {
         spec.power
             .iter()
-            .map(|o| {
-                match self.drivers.get(&o.pdu) {
-                    Some(Ok(d)) => Ok(Feed {
-                        pdu: o.pdu.clone(),
-                        outlet: o.outlet,
-                        driver: d.clone(),
-                    }),
-                    Some(Err(e)) => Err(e.clone()),
-                    None => Err(format!("PDU {} is not in the inventory", o.pdu)),
-                }
+            .map(|o| match self.drivers.get(&o.pdu) {
+                Some(Ok(d)) => Ok(Feed {
+                    pdu: o.pdu.clone(),
+                    outlet: o.outlet,
+                    driver: d.clone(),
+                }),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(format!("PDU {} is not in the inventory", o.pdu)),
             })
             .collect()
     }
@@ -359,7 +357,11 @@ async fn perform(
             // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
             ctx.notify.notify_waiters();
             let how = soft_off(ctx, run_id, &feeds).await;
-            let log = StoreLog { store: &ctx.store, run_id, state };
+            let log = StoreLog {
+                store: &ctx.store,
+                run_id,
+                state,
+            };
             for f in &feeds {
                 log.intent(&f.pdu, f.outlet, "soft_off");
                 let read = f.driver.status(f.outlet).await;

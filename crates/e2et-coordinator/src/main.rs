@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use e2et_coordinator::api::{router, sha256, App, AppConfig};
 use e2et_coordinator::dnsmasq::{self, DnsmasqOptions};
 use e2et_coordinator::engine::{self, Ctx, EngineConfig};
-use e2et_pdu::drivers::{self, Credentials};
 use e2et_coordinator::store::Store;
+use e2et_pdu::drivers::{self, Credentials};
 use e2et_pdu::Poll;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -177,7 +177,10 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = Store::open(&a.db).with_context(|| format!("opening {}", a.db.display()))?;
-    let drivers = drivers::for_inventory(&inventory, &Credentials::from_env_or(a.credentials_dir.clone()));
+    let drivers = drivers::for_inventory(
+        &inventory,
+        &Credentials::from_env_or(a.credentials_dir.clone()),
+    );
     for (name, d) in &drivers {
         if let Err(e) = d {
             tracing::warn!(pdu = %name, "PDU unusable: {e}");

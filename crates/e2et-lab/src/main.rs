@@ -41,6 +41,9 @@ enum Cmd {
         /// Directory of `outlet-<n>.qmp` sockets the outlets drive.
         #[arg(long)]
         qmp_dir: Option<PathBuf>,
+        /// An outlet whose relay never switches (repeatable).
+        #[arg(long)]
+        stuck: Vec<u32>,
     },
     /// Runs net-snmp's snmpd as an emulated APC AP7901 (foreground). Writes
     /// the users' passwords as credential files `pdu-<user>-auth|priv` in DIR/creds.
@@ -53,6 +56,8 @@ enum Cmd {
         delay_ms: u64,
         #[arg(long)]
         qmp_dir: Option<PathBuf>,
+        #[arg(long)]
+        stuck: Vec<u32>,
     },
     /// Build the netboot kernel + initramfs into OUT/artifacts.
     BuildNetboot,
@@ -84,12 +89,14 @@ fn run() -> Result<()> {
             outlets,
             delay_ms,
             qmp_dir,
+            stuck,
         } => {
             return pdu_emulator::Emulator::open(
                 state,
                 *outlets,
                 std::time::Duration::from_millis(*delay_ms),
                 qmp_dir.clone(),
+                stuck.clone(),
             )?
             .serve();
         }
@@ -98,7 +105,8 @@ fn run() -> Result<()> {
             listen,
             delay_ms,
             qmp_dir,
-        } => return pdu_emulator::exec_snmpd(dir, listen, *delay_ms, qmp_dir.as_deref()),
+            stuck,
+        } => return pdu_emulator::exec_snmpd(dir, listen, *delay_ms, qmp_dir.as_deref(), stuck),
         _ => {}
     }
     let bin = std::env::current_exe()?

@@ -35,6 +35,8 @@ pub struct Emulator {
     file: PathBuf,
     qmp_dir: Option<PathBuf>,
     delay: Duration,
+    /// Outlets whose relay never follows a command (a failed relay).
+    stuck: Vec<u32>,
 }
 
 fn now_ms() -> u128 {
@@ -78,9 +80,16 @@ pub fn qmp(sock: &Path, cmds: &[&str]) -> Result<()> {
 }
 
 impl Emulator {
-    pub fn open(file: &Path, outlets: u32, delay: Duration, qmp_dir: Option<PathBuf>) -> Result<Emulator> {
+    pub fn open(
+        file: &Path,
+        outlets: u32,
+        delay: Duration,
+        qmp_dir: Option<PathBuf>,
+        stuck: Vec<u32>,
+    ) -> Result<Emulator> {
         let state = match std::fs::read_to_string(file) {
-            Ok(t) => serde_json::from_str(&t).with_context(|| format!("state file {}", file.display()))?,
+            Ok(t) => serde_json::from_str(&t)
+                .with_context(|| format!("state file {}", file.display()))?,
             Err(_) => State {
                 model: "AP7901".into(),
                 outlets: (1..=outlets)
@@ -97,6 +106,7 @@ impl Emulator {
             file: file.to_path_buf(),
             qmp_dir,
             delay,
+            stuck,
         };
         e.save();
         Ok(e)
@@ -119,6 +129,9 @@ impl Emulator {
         if let Ok(mut st) = self.state.lock() {
             let t = now_ms();
             for (i, o) in st.outlets.iter_mut().enumerate() {
+                if self.stuck.contains(&(i as u32 + 1)) {
+                    continue; // the command stays pending forever
+                }
                 while let Some(&(target, due)) = o.pending.first() {
                     if due > t {
                         break;
@@ -154,16 +167,30 @@ impl Emulator {
     }
 
     fn table(&self) -> Vec<(String, &'static str, String)> {
-        let Ok(st) = self.state.lock() else { return vec![] };
+        let Ok(st) = self.state.lock() else {
+            return vec![];
+        };
         let mut v = vec![
             (format!("{RPDU}.1.5.0"), "string", st.model.clone()),
-            (format!("{RPDU}.1.8.0"), "integer", st.outlets.len().to_string()),
+            (
+                format!("{RPDU}.1.8.0"),
+                "integer",
+                st.outlets.len().to_string(),
+            ),
         ];
         for (i, o) in st.outlets.iter().enumerate() {
             let n = i + 1;
-            v.push((format!("{RPDU}.3.3.1.1.4.{n}"), "integer", o.state.to_string()));
+            v.push((
+                format!("{RPDU}.3.3.1.1.4.{n}"),
+                "integer",
+                o.state.to_string(),
+            ));
             v.push((format!("{RPDU}.3.5.1.1.2.{n}"), "string", o.name.clone()));
-            v.push((format!("{RPDU}.3.5.1.1.4.{n}"), "integer", o.state.to_string()));
+            v.push((
+                format!("{RPDU}.3.5.1.1.4.{n}"),
+                "integer",
+                o.state.to_string(),
+            ));
             v.push((
                 format!("{RPDU}.3.5.1.1.5.{n}"),
                 "integer",
@@ -176,7 +203,10 @@ impl Emulator {
 
     fn set(&self, oid: &str, typ_val: &str) -> &'static str {
         let prefix = format!("{RPDU}.3.3.1.1.4.");
-        let Some(n) = oid.strip_prefix(&prefix).and_then(|n| n.parse::<usize>().ok()) else {
+        let Some(n) = oid
+            .strip_prefix(&prefix)
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
             return "not-writable";
         };
         let mut it = typ_val.split_whitespace();
@@ -188,7 +218,9 @@ impl Emulator {
         };
         let d = self.delay.as_millis();
         {
-            let Ok(mut st) = self.state.lock() else { return "not-writable" };
+            let Ok(mut st) = self.state.lock() else {
+                return "not-writable";
+            };
             let Some(o) = n.checked_sub(1).and_then(|i| st.outlets.get_mut(i)) else {
                 return "not-writable";
             };
@@ -236,7 +268,10 @@ impl Emulator {
                 "set" => {
                     let oid = lines.next().transpose()?.unwrap_or_default();
                     let val = lines.next().transpose()?.unwrap_or_default();
-                    format!("{}\n", me.set(oid.trim().trim_start_matches('.'), val.trim()))
+                    format!(
+                        "{}\n",
+                        me.set(oid.trim().trim_start_matches('.'), val.trim())
+                    )
                 }
                 "" => continue,
                 _ => "NONE\n".into(),
@@ -250,11 +285,35 @@ impl Emulator {
 
 /// SNMPv3 users of the emulator: (user, auth, auth password, privacy, privacy password).
 pub const USERS: &[(&str, &str, &str, &str, &str)] = &[
-    ("e2et-md5des", "MD5", "md5-auth-pass", "DES", "md5-priv-pass"),
-    ("e2et-shaaes", "SHA", "sha-auth-pass", "AES", "sha-priv-pass"),
-    ("e2et-sha256aes", "SHA-256", "sha256-auth-pass", "AES", "sha256-priv-pass"),
+    (
+        "e2et-md5des",
+        "MD5",
+        "md5-auth-pass",
+        "DES",
+        "md5-priv-pass",
+    ),
+    (
+        "e2et-shaaes",
+        "SHA",
+        "sha-auth-pass",
+        "AES",
+        "sha-priv-pass",
+    ),
+    (
+        "e2et-sha256aes",
+        "SHA-256",
+        "sha256-auth-pass",
+        "AES",
+        "sha256-priv-pass",
+    ),
     // The wrong-password tests use this user with other passwords.
-    ("e2et-guarded", "SHA", "the-right-auth-pass", "AES", "the-right-priv-pass"),
+    (
+        "e2et-guarded",
+        "SHA",
+        "the-right-auth-pass",
+        "AES",
+        "the-right-priv-pass",
+    ),
 ];
 
 /// snmpd.conf for the emulator on `addr` (`udp:127.0.0.1:16161`).
@@ -263,15 +322,25 @@ pub fn snmpd_conf(addr: &str, pass_cmd: &str) -> String {
         "agentAddress {addr}\nsysObjectID .1.3.6.1.4.1.318.1.3.4.5\nsysDescr APC Web/SNMP Management Card (MB:v4.1.0 PF:v6.x PN:apc_hw05_aos AF1:v6.x AN1:apc_hw05_rpdu) emulated by e2et-lab\n"
     );
     for (u, a, ap, p, pp) in USERS {
-        c.push_str(&format!("createUser {u} {a} \"{ap}\" {p} \"{pp}\"\nrwuser {u} priv\n"));
+        c.push_str(&format!(
+            "createUser {u} {a} \"{ap}\" {p} \"{pp}\"\nrwuser {u} priv\n"
+        ));
     }
-    c.push_str(&format!("pass_persist .1.3.6.1.4.1.318.1.1.12 {pass_cmd}\n"));
+    c.push_str(&format!(
+        "pass_persist .1.3.6.1.4.1.318.1.1.12 {pass_cmd}\n"
+    ));
     c
 }
 
 /// Prepares DIR (config, persistent engine state, credential files) and
 /// replaces this process with snmpd in the foreground.
-pub fn exec_snmpd(dir: &Path, listen: &str, delay_ms: u64, qmp_dir: Option<&Path>) -> Result<()> {
+pub fn exec_snmpd(
+    dir: &Path,
+    listen: &str,
+    delay_ms: u64,
+    qmp_dir: Option<&Path>,
+    stuck: &[u32],
+) -> Result<()> {
     use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(dir.join("persist"))?;
     std::fs::create_dir_all(dir.join("creds"))?;
@@ -284,6 +353,9 @@ pub fn exec_snmpd(dir: &Path, listen: &str, delay_ms: u64, qmp_dir: Option<&Path
     );
     if let Some(q) = qmp_dir {
         pass.push_str(&format!(" --qmp-dir {}", q.display()));
+    }
+    for n in stuck {
+        pass.push_str(&format!(" --stuck {n}"));
     }
     let conf = dir.join("snmpd.conf");
     std::fs::write(&conf, snmpd_conf(listen, &pass))?;
@@ -301,5 +373,7 @@ pub fn exec_snmpd(dir: &Path, listen: &str, delay_ms: u64, qmp_dir: Option<&Path
         .arg("-p")
         .arg(dir.join("snmpd.pid"))
         .exec();
-    Err(anyhow::anyhow!("cannot exec snmpd (install net-snmp's snmpd): {err}"))
+    Err(anyhow::anyhow!(
+        "cannot exec snmpd (install net-snmp's snmpd): {err}"
+    ))
 }

@@ -108,9 +108,18 @@ impl SnmpSpec {
                 }
                 match (self.security_level.as_str(), self.priv_protocol.as_deref()) {
                     ("authPriv", Some("DES" | "AES")) | ("authNoPriv", None) => {}
-                    ("authPriv", other) => f("privProtocol", format!("{other:?}: authPriv needs DES or AES")),
-                    ("authNoPriv", Some(_)) => f("privProtocol", "authNoPriv takes no privacy protocol".into()),
-                    (other, _) => f("securityLevel", format!("{other:?}: use authPriv or authNoPriv")),
+                    ("authPriv", other) => f(
+                        "privProtocol",
+                        format!("{other:?}: authPriv needs DES or AES"),
+                    ),
+                    ("authNoPriv", Some(_)) => f(
+                        "privProtocol",
+                        "authNoPriv takes no privacy protocol".into(),
+                    ),
+                    (other, _) => f(
+                        "securityLevel",
+                        format!("{other:?}: use authPriv or authNoPriv"),
+                    ),
                 }
             }
             "1" | "2c" => {
@@ -118,10 +127,16 @@ impl SnmpSpec {
                     f("version", format!("SNMPv{} sends the community in clear text; set allowInsecure = true to use it anyway", self.version));
                 }
             }
-            other => f("version", format!("{other:?}: use 3 (or 2c/1 with allowInsecure)")),
+            other => f(
+                "version",
+                format!("{other:?}: use 3 (or 2c/1 with allowInsecure)"),
+            ),
         }
         if self.table != "rpdu" && self.table != "masterswitch" {
-            f("table", format!("{:?}: use rpdu or masterswitch", self.table));
+            f(
+                "table",
+                format!("{:?}: use rpdu or masterswitch", self.table),
+            );
         }
         p
     }
@@ -488,7 +503,10 @@ mod tests {
         let mut v = sample();
         v["pdus"]["apc"]["snmp"]["version"] = "2c".into();
         let e = errors_of(v);
-        assert_eq!((e[0].subject.as_str(), e[0].field.as_str()), ("pdu apc", "snmp.version"));
+        assert_eq!(
+            (e[0].subject.as_str(), e[0].field.as_str()),
+            ("pdu apc", "snmp.version")
+        );
         assert!(e[0].problem.contains("allowInsecure"));
         let mut v = sample();
         v["pdus"]["apc"]["snmp"]["privProtocol"] = serde_json::Value::Null;

@@ -130,7 +130,10 @@ impl SnmpAuth {
                 ..
             } => format!("SNMPv3 user {user}, auth {auth}, no privacy (authNoPriv)"),
             SnmpAuth::Community { v1, .. } => {
-                format!("SNMP{} community (insecure)", if *v1 { "v1" } else { "v2c" })
+                format!(
+                    "SNMP{} community (insecure)",
+                    if *v1 { "v1" } else { "v2c" }
+                )
             }
         }
     }
@@ -151,6 +154,8 @@ pub struct ApcConfig {
 pub struct ApcSnmpDriver {
     cfg: ApcConfig,
     session: Mutex<Option<AsyncSession>>,
+    /// Engine discoveries done so far (the first one included).
+    discoveries: std::sync::atomic::AtomicU32,
 }
 
 /// What the PDU says about itself.
@@ -195,6 +200,7 @@ impl ApcSnmpDriver {
         ApcSnmpDriver {
             cfg,
             session: Mutex::new(None),
+            discoveries: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -239,7 +245,13 @@ impl ApcSnmpDriver {
         let req_id = i32::from(rand_u16());
         let sess = match (&self.cfg.auth, self.security()) {
             (_, Some(sec)) => AsyncSession::new_v3(self.cfg.address.as_str(), req_id, sec).await,
-            (SnmpAuth::Community { v1: true, community }, None) => {
+            (
+                SnmpAuth::Community {
+                    v1: true,
+                    community,
+                },
+                None,
+            ) => {
                 AsyncSession::new_v1(self.cfg.address.as_str(), community.as_bytes(), req_id).await
             }
             (SnmpAuth::Community { community, .. }, None) => {
@@ -277,7 +289,11 @@ impl ApcSnmpDriver {
     fn auth_error(&self, what: &str, e: &snmp2::Error) -> PduError {
         PduError::Protocol {
             target: self.target(),
-            message: format!("{what} failed using {}: {}", self.cfg.auth.describe(), explain(e)),
+            message: format!(
+                "{what} failed using {}: {}",
+                self.cfg.auth.describe(),
+                explain(e)
+            ),
         }
     }
 
@@ -290,6 +306,8 @@ impl ApcSnmpDriver {
         let mut last: Option<PduError> = None;
         for attempt in 0..=self.cfg.retries {
             if guard.is_none() {
+                self.discoveries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match self.connect().await {
                     Ok(s) => *guard = Some(s),
                     Err(e) => {
@@ -341,7 +359,98 @@ impl ApcSnmpDriver {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| self.timeout_error("the request")))
+        let e = last.unwrap_or_else(|| self.timeout_error("the request"));
+        Err(self.diagnose(e).await)
+    }
+
+    /// Refines an SNMPv3 failure with what the agent says about the user: an
+    /// unknown user, a wrong digest (authentication password or protocol), or
+    /// a decryption error (privacy password or protocol).
+    async fn diagnose(&self, e: PduError) -> PduError {
+        let SnmpAuth::V3 {
+            user,
+            auth,
+            auth_password,
+            privacy,
+        } = &self.cfg.auth
+        else {
+            return e;
+        };
+        let PduError::Protocol { message, .. } = &e else {
+            return e;
+        };
+        if message.contains("network error") {
+            return e;
+        }
+        let tried = self.cfg.auth.describe();
+        let verdict = match crate::usm_probe::probe_user(&self.cfg.address, user, self.cfg.timeout)
+            .await
+        {
+            Ok(Some(o)) if o == crate::usm_probe::UNKNOWN_USER_NAMES => {
+                format!(
+                    "the agent does not know user {user} (it reported usmStatsUnknownUserNames)"
+                )
+            }
+            Ok(Some(o))
+                if o == crate::usm_probe::UNSUPPORTED_SEC_LEVELS
+                    || o == crate::usm_probe::ANSWERED =>
+            {
+                // The user exists. Is authentication right? Ask without privacy:
+                // an authenticated answer (even a refusal) proves the digest.
+                let auth_ok = if privacy.is_some() {
+                    let probe = ApcSnmpDriver::new(ApcConfig {
+                        auth: SnmpAuth::V3 {
+                            user: user.clone(),
+                            auth: *auth,
+                            auth_password: auth_password.clone(),
+                            privacy: None,
+                        },
+                        retries: 0,
+                        ..self.cfg.clone()
+                    });
+                    probe.raw_get_ok().await
+                } else {
+                    false
+                };
+                if auth_ok {
+                    format!(
+                        "user {user} authenticates with {auth}, but the agent cannot decrypt with {} (decryption error: wrong privacy password or protocol; some AP79xx firmware accepts only DES)",
+                        privacy.as_ref().map_or("no privacy".to_string(), |(p, _)| p.to_string())
+                    )
+                } else {
+                    format!("user {user} exists, but the agent rejects the digest (usmStatsWrongDigests: wrong authentication password, or the PDU expects another auth protocol than {auth}; some AP79xx firmware accepts only MD5)")
+                }
+            }
+            Ok(Some(o)) => format!(
+                "the agent reported {} ({o})",
+                crate::usm_probe::counter_name(&o)
+            ),
+            Ok(None) => return e,
+            Err(io) => format!("the diagnostic probe failed: {io}"),
+        };
+        PduError::Protocol {
+            target: self.target(),
+            message: format!("{message}\n  diagnosis ({tried}): {verdict}"),
+        }
+    }
+
+    /// One authenticated GET of sysObjectID without diagnosis: true when the
+    /// agent answered with an authenticated response (an error status counts).
+    async fn raw_get_ok(&self) -> bool {
+        let Ok(mut sess) = self.connect().await else {
+            return false;
+        };
+        let o = oid(oids::SYS_OBJECT_ID);
+        matches!(
+            tokio::time::timeout(self.cfg.timeout, sess.get(&o)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// How many engine discoveries this driver made: 1 for a steady agent, more
+    /// after the agent restarted (new engine boots) or a request failed.
+    pub fn discoveries(&self) -> u32 {
+        self.discoveries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn get(&self, list: &[Vec<u64>]) -> Result<Vec<(String, Val)>, PduError> {
@@ -419,7 +528,10 @@ impl ApcSnmpDriver {
         let mut out = Vec::new();
         for n in 1..=count {
             let (name_oid, pending) = match self.cfg.table {
-                OutletTable::Rpdu => (oids::at(oids::RPDU_NAME, n), Some(oids::at(oids::RPDU_PENDING, n))),
+                OutletTable::Rpdu => (
+                    oids::at(oids::RPDU_NAME, n),
+                    Some(oids::at(oids::RPDU_PENDING, n)),
+                ),
                 OutletTable::Masterswitch => (oids::at(oids::SPDU_NAME, n), None),
             };
             let mut q = vec![name_oid, self.state_oid(n)];
@@ -536,10 +648,22 @@ mod tests {
 
     #[test]
     fn oids_match_powernet_mib() {
-        assert_eq!(dotted(&oids::at(oids::RPDU_CONTROL, 3)), "1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.3");
-        assert_eq!(dotted(&oids::at(oids::RPDU_STATE, 3)), "1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.3");
-        assert_eq!(dotted(&oids::at(oids::RPDU_PENDING, 1)), "1.3.6.1.4.1.318.1.1.12.3.5.1.1.5.1");
-        assert_eq!(dotted(&oids::at(oids::SPDU_CTL, 2)), "1.3.6.1.4.1.318.1.1.4.4.2.1.3.2");
+        assert_eq!(
+            dotted(&oids::at(oids::RPDU_CONTROL, 3)),
+            "1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.3"
+        );
+        assert_eq!(
+            dotted(&oids::at(oids::RPDU_STATE, 3)),
+            "1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.3"
+        );
+        assert_eq!(
+            dotted(&oids::at(oids::RPDU_PENDING, 1)),
+            "1.3.6.1.4.1.318.1.1.12.3.5.1.1.5.1"
+        );
+        assert_eq!(
+            dotted(&oids::at(oids::SPDU_CTL, 2)),
+            "1.3.6.1.4.1.318.1.1.4.4.2.1.3.2"
+        );
         assert_eq!(dotted(oids::RPDU_MODEL), "1.3.6.1.4.1.318.1.1.12.1.5.0");
     }
 

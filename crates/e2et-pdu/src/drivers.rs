@@ -28,14 +28,14 @@ impl Credentials {
         let dir = self.dir.as_ref().ok_or_else(|| {
             format!("PDU {pdu}: no credentials directory (set --credentials-dir or CREDENTIALS_DIRECTORY) for pdu-{pdu}-{kind}")
         })?;
-        read_secret(&dir.join(format!("pdu-{pdu}-{kind}")))
-            .map_err(|e| format!("PDU {pdu}: {e}"))
+        read_secret(&dir.join(format!("pdu-{pdu}-{kind}"))).map_err(|e| format!("PDU {pdu}: {e}"))
     }
 }
 
 /// Reads a secret file: trailing newline stripped, empty refused.
 pub fn read_secret(p: &Path) -> Result<String, String> {
-    let s = std::fs::read_to_string(p).map_err(|e| format!("cannot read secret {}: {e}", p.display()))?;
+    let s = std::fs::read_to_string(p)
+        .map_err(|e| format!("cannot read secret {}: {e}", p.display()))?;
     let s = s.trim_end_matches(['\n', '\r']).to_string();
     if s.is_empty() {
         return Err(format!("secret file {} is empty", p.display()));
@@ -66,9 +66,16 @@ pub fn snmp_auth(name: &str, s: &SnmpSpec, creds: &Credentials) -> Result<SnmpAu
         "3" => {
             let auth = parse_auth(s.auth_protocol.as_deref().unwrap_or(""))?;
             let privacy = match s.priv_protocol.as_deref() {
-                Some(p) if s.security_level == "authPriv" => Some((parse_priv(p)?, creds.read(name, "priv")?)),
+                Some(p) if s.security_level == "authPriv" => {
+                    Some((parse_priv(p)?, creds.read(name, "priv")?))
+                }
                 None if s.security_level == "authNoPriv" => None,
-                _ => return Err(format!("PDU {name}: security level {} does not match the privacy protocol", s.security_level)),
+                _ => {
+                    return Err(format!(
+                        "PDU {name}: security level {} does not match the privacy protocol",
+                        s.security_level
+                    ))
+                }
             };
             Ok(SnmpAuth::V3 {
                 user: s.user.clone().unwrap_or_default(),
@@ -81,11 +88,17 @@ pub fn snmp_auth(name: &str, s: &SnmpSpec, creds: &Credentials) -> Result<SnmpAu
             v1: v == "1",
             community: creds.read(name, "community")?,
         }),
-        v => Err(format!("PDU {name}: SNMP version {v} refused (v1/v2c need allowInsecure)")),
+        v => Err(format!(
+            "PDU {name}: SNMP version {v} refused (v1/v2c need allowInsecure)"
+        )),
     }
 }
 
-pub fn build(name: &str, spec: &PduSpec, creds: &Credentials) -> Result<Arc<dyn PowerDriver>, String> {
+pub fn build(
+    name: &str,
+    spec: &PduSpec,
+    creds: &Credentials,
+) -> Result<Arc<dyn PowerDriver>, String> {
     match spec.driver {
         PduDriverKind::Qmp => Ok(Arc::new(QmpDriver::new(name, &spec.address))),
         PduDriverKind::ApcSnmp => {

@@ -5,6 +5,7 @@ pub mod apc;
 pub mod drivers;
 pub mod inventory;
 pub mod qmp;
+pub mod usm_probe;
 
 use async_trait::async_trait;
 use e2et_model::report::PowerStep;
