@@ -10,8 +10,22 @@
   };
 
   pdus = {
-    # The lab's "PDU": QEMU VMs driven over QMP; outlet n is the VM whose QMP
-    # socket is <address>/outlet-<n>.qmp. The lab points address at its run dir.
+    # The lab's rack PDU: net-snmp's snmpd emulating an AP7901 inside the lab's
+    # network namespace (crates/e2et-lab), its outlets wired to QEMU over QMP.
+    # Passwords come from the credential files pdu-lab-apc-auth/-priv.
+    lab-apc = {
+      driver = "apc-snmp";
+      address = "10.99.0.1:1161";
+      outlets = 8;
+      cycleDelayS = 2;
+      snmp = {
+        user = "e2et-shaaes";
+        authProtocol = "SHA";
+        privProtocol = "AES";
+      };
+    };
+    # QEMU VMs driven over QMP directly; outlet n is the VM whose QMP socket
+    # is <address>/outlet-<n>.qmp.
     lab-qmp = {
       driver = "qmp";
       address = "/run/e2et-lab/pdu";
@@ -24,6 +38,12 @@
       address = "pdu-rack10-a.mgmt.e2et.test:161";
       outlets = 8;
       cycleDelayS = 5;
+      snmp = {
+        user = "e2et-ops";
+        # Field report: this firmware accepts only MD5/DES.
+        authProtocol = "MD5";
+        privProtocol = "DES";
+      };
     };
   };
 
@@ -34,7 +54,7 @@
       mac = "52:54:00:e2:e7:01";
       ip = "10.99.0.11";
       fqdn = "vm1.lab.e2et.test";
-      power = [ { pdu = "lab-qmp"; outlet = 1; } ];
+      power = [ { pdu = "lab-apc"; outlet = 1; } ];
       console = "serial:ttyS0@115200 (lab: per-VM serial log)";
       profile = "lab-netboot";
       expect = {

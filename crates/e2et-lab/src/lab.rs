@@ -24,6 +24,8 @@ pub struct Lab {
     pub bin: PathBuf,
     children: Vec<(String, Child)>,
     taps: u32,
+    /// The PDU emulator's snmpd and its arguments, kept apart so it can be restarted.
+    emulator: Option<(Child, Vec<String>)>,
 }
 
 fn sh(cmd: &mut Command) -> Result<()> {
@@ -49,6 +51,7 @@ impl Lab {
             bin: bin.to_path_buf(),
             children: Vec::new(),
             taps: 0,
+            emulator: None,
         };
         for args in [
             vec!["link", "set", "lo", "up"],
@@ -126,6 +129,92 @@ impl Lab {
         self.spawn("dnsmasq", c, "dnsmasq.out")
     }
 
+    /// Starts net-snmp's snmpd as the AP7901 emulator on `listen` (inside the
+    /// namespace), its outlets driving the VMs whose QMP sockets are in `qmp_dir`.
+    pub fn start_pdu_emulator(&mut self, listen: &str, qmp_dir: &Path) -> Result<PathBuf> {
+        let dir = self.dir.join("pdu-emulator");
+        let args = vec![
+            "pdu-emulator".to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--listen".into(),
+            format!("udp:{listen}"),
+            "--qmp-dir".into(),
+            qmp_dir.display().to_string(),
+            "--delay-ms".into(),
+            "300".into(),
+        ];
+        self.spawn_emulator(&args)?;
+        self.emulator_ready(listen)?;
+        Ok(dir)
+    }
+
+    fn spawn_emulator(&mut self, args: &[String]) -> Result<()> {
+        let mut c = self.cmd(self.bin.join("e2et-lab"));
+        c.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = c.spawn().context("starting the PDU emulator")?;
+        self.emulator = Some((child, args.to_vec()));
+        Ok(())
+    }
+
+    fn emulator_ready(&self, listen: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ok = self
+                .cmd("snmpget")
+                .args([
+                    "-v3",
+                    "-l",
+                    "authPriv",
+                    "-u",
+                    "e2et-shaaes",
+                    "-a",
+                    "SHA",
+                    "-A",
+                    "sha-auth-pass",
+                ])
+                .args([
+                    "-x",
+                    "AES",
+                    "-X",
+                    "sha-priv-pass",
+                    "-t",
+                    "1",
+                    "-r",
+                    "0",
+                    listen,
+                    "1.3.6.1.2.1.1.2.0",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the PDU emulator did not answer on {listen}; see pdu-emulator/snmpd.log");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills the emulator's snmpd and starts it again on the same state: a PDU
+    /// whose SNMP agent restarted (new engine boots, engine time reset).
+    pub fn restart_pdu_emulator(&mut self, listen: &str) -> Result<()> {
+        let Some((mut child, args)) = self.emulator.take() else {
+            bail!("no PDU emulator to restart");
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        self.spawn_emulator(&args)?;
+        self.emulator_ready(listen)
+    }
+
     pub fn start_e2etd(
         &mut self,
         inventory: &Path,
@@ -147,6 +236,9 @@ impl Lab {
             .args(["--cmdline", "console=ttyS0,115200 loglevel=4 panic=10"])
             .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
             .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])
+            .args(["--soft-off-grace-s", "3"])
+            .arg("--credentials-dir")
+            .arg(self.dir.join("creds"))
             .args(["--poll-interval-ms", "250", "--step-timeout-s", "20"]);
         self.spawn("e2etd", c, "e2etd.log")?;
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -232,9 +324,14 @@ impl Lab {
         Ok(Vm { serial })
     }
 
-    /// Runs a CLI command, echoing its output lines as they come; returns
-    /// (exit code, output).
-    pub fn run_streamed(&self, mut c: Command, prefix: &str) -> Result<(i32, String)> {
+    /// Runs a CLI command, echoing its output lines as they come and handing
+    /// each to `on_line`; returns (exit code, output).
+    pub fn run_streamed(
+        &mut self,
+        mut c: Command,
+        prefix: &str,
+        on_line: &mut dyn FnMut(&mut Lab, &str) -> Result<()>,
+    ) -> Result<(i32, String)> {
         c.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = c.spawn().context("starting the e2et CLI")?;
         let mut all = String::new();
@@ -242,6 +339,7 @@ impl Lab {
             for line in BufReader::new(out).lines() {
                 let line = line?;
                 println!("{prefix}{line}");
+                on_line(self, &line)?;
                 all.push_str(&line);
                 all.push('\n');
             }
@@ -265,6 +363,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some((mut c, _)) = self.emulator.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for (_, c) in self.children.iter_mut().rev() {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
         }

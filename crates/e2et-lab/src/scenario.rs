@@ -39,26 +39,19 @@ const UNKNOWN_MAC: &str = "52:54:00:e2:e7:99";
 /// scenario's changes.
 pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Value> {
     let mut inv: Value = serde_json::from_str(base_json).context("inventory JSON")?;
-    let pdus = inv["pdus"]
-        .as_object_mut()
-        .context("inventory has no pdus")?;
-    pdus.retain(|_, p| p["driver"] == "qmp");
-    ensure!(!pdus.is_empty(), "the inventory has no qmp PDU for the lab");
-    let lab_pdus: Vec<String> = pdus.keys().cloned().collect();
-    for p in pdus.values_mut() {
-        p["address"] = Value::String(pdu_dir.display().to_string());
-    }
     let hosts = inv["hosts"]
         .as_object_mut()
         .context("inventory has no hosts")?;
-    hosts.retain(|_, h| {
-        h["power"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|o| lab_pdus.iter().any(|p| o["pdu"] == *p)))
-    });
+    hosts.retain(|name, _| name == "vm1");
     let vm1 = hosts
         .get_mut("vm1")
         .context("the inventory has no lab host vm1")?;
+    let used: Vec<String> = vm1["power"]
+        .as_array()
+        .context("vm1.power")?
+        .iter()
+        .filter_map(|o| o["pdu"].as_str().map(str::to_string))
+        .collect();
     match s {
         Scenario::PersistenceLoss => {
             vm1["expect"]["persistentPaths"]
@@ -68,6 +61,15 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
         }
         Scenario::HardFail => vm1["expect"]["minRamMib"] = Value::from(65536),
         Scenario::Pass | Scenario::NoRun => {}
+    }
+    let pdus = inv["pdus"]
+        .as_object_mut()
+        .context("inventory has no pdus")?;
+    pdus.retain(|name, _| used.contains(name));
+    for p in pdus.values_mut() {
+        if p["driver"] == "qmp" {
+            p["address"] = Value::String(pdu_dir.display().to_string());
+        }
     }
     Ok(inv)
 }
@@ -113,6 +115,28 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
 
     let mut lab = Lab::new(&dir, env.bin)?;
     println!("[{}] lab in {} (netns {})", s.name(), dir.display(), lab.ns);
+    // vm1's PDU: an SNMPv3 AP7901 emulator wired to QEMU, or QMP directly.
+    let pdu_name = inv["hosts"]["vm1"]["power"][0]["pdu"]
+        .as_str()
+        .context("vm1.power[0].pdu")?
+        .to_string();
+    let pdu = inv["pdus"][&pdu_name].clone();
+    let snmp_listen = (pdu["driver"] == "apc-snmp")
+        .then(|| pdu["address"].as_str().map(str::to_string))
+        .flatten();
+    std::fs::create_dir_all(dir.join("creds"))?;
+    if let Some(listen) = &snmp_listen {
+        let user = pdu["snmp"]["user"].as_str().context("lab PDU snmp.user")?;
+        let (_, _, ap, _, pp) = crate::pdu_emulator::USERS
+            .iter()
+            .find(|u| u.0 == user)
+            .with_context(|| format!("the emulator has no user {user}"))?;
+        // The coordinator reads these as it would systemd credentials.
+        std::fs::write(dir.join(format!("creds/pdu-{pdu_name}-auth")), ap)?;
+        std::fs::write(dir.join(format!("creds/pdu-{pdu_name}-priv")), pp)?;
+        lab.start_pdu_emulator(listen, &pdu_dir)?;
+        println!("[{}] PDU {pdu_name}: SNMPv3 ({user}) AP7901 emulator on {listen}, outlets wired to QEMU over QMP", s.name());
+    }
     lab.start_dnsmasq(&inv_path)?;
     lab.start_e2etd(&inv_path, env.artifacts, 180)?;
     let start = Instant::now();
@@ -124,7 +148,36 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
     let mut c = lab.cli();
     c.args(["run", "vm1"]);
-    let (code, out) = lab.run_streamed(c, &format!("[{}] ", s.name()))?;
+    // In the pass scenario the PDU's SNMP agent restarts between the power-on
+    // and the power cycle of the same run: the coordinator must re-discover
+    // the engine (new boots, time reset) instead of failing notInTimeWindow.
+    let mut restarted = false;
+    let restart_at = (s == Scenario::Pass)
+        .then_some(snmp_listen.clone())
+        .flatten();
+    let prefix = format!("[{}] ", s.name());
+    let (code, out) = lab.run_streamed(c, &prefix, &mut |lab, line| {
+        if let Some(listen) = &restart_at {
+            if !restarted && line.contains(" validate ") {
+                lab.restart_pdu_emulator(listen)?;
+                restarted = true;
+                println!("{prefix}(lab) restarted the PDU's snmpd during validate: engine boots incremented");
+            }
+        }
+        Ok(())
+    })?;
+    ensure!(
+        restart_at.is_none() || restarted,
+        "the run never reached validate, so the PDU agent restart was not exercised"
+    );
+    if restarted {
+        let log = std::fs::read_to_string(dir.join("e2etd.log")).unwrap_or_default();
+        let line = log
+            .lines()
+            .find(|l| l.contains("SNMP engine re-discovered"))
+            .context("the PDU agent restarted but e2etd logged no engine re-discovery")?;
+        println!("[{}] e2etd: {}", s.name(), line.trim());
+    }
     let seconds = start.elapsed().as_secs_f64();
     lab.check_children()?;
     let run_id = out
@@ -373,7 +426,7 @@ mod tests {
     #[test]
     fn lab_inventory_narrows_and_applies_the_scenario() {
         let v = lab_inventory(&base(), Path::new("/tmp/p"), Scenario::PersistenceLoss).unwrap();
-        assert_eq!(v["pdus"].as_object().unwrap().len(), 1);
+        assert_eq!(v["pdus"].as_object().unwrap().len(), 1, "only vm1's PDU");
         assert_eq!(v["pdus"]["lab-qmp"]["address"], "/tmp/p");
         assert!(v["hosts"].get("k10").is_none());
         assert_eq!(v["hosts"]["vm1"]["expect"]["persistentPaths"][1], RAM_PATH);

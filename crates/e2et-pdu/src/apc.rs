@@ -309,7 +309,13 @@ impl ApcSnmpDriver {
                 self.discoveries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match self.connect().await {
-                    Ok(s) => *guard = Some(s),
+                    Ok(s) => {
+                        let n = self.discoveries();
+                        if n > 1 {
+                            tracing::info!(pdu = %self.cfg.name, discoveries = n, "SNMP engine re-discovered (agent restarted or a request failed)");
+                        }
+                        *guard = Some(s)
+                    }
                     Err(e) => {
                         last = Some(e);
                         continue;
