@@ -51,9 +51,17 @@ let
   ];
 
   isStorePath = p: lib.hasPrefix "${builtins.storeDir}/" (toString p);
+  # name of the systemd credential → file, for every PDU secret.
+  pduSecrets = lib.concatMapAttrs (
+    pdu: c:
+    lib.filterAttrs (_: f: f != null) {
+      "pdu-${pdu}-auth" = c.authPasswordFile;
+      "pdu-${pdu}-priv" = c.privPasswordFile;
+      "pdu-${pdu}-community" = c.communityFile;
+    }
+  ) cfg.pduCredentials;
   secretFiles =
-    lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile
-    ++ lib.attrValues cfg.pduCredentialFiles;
+    lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile ++ lib.attrValues pduSecrets;
 in
 {
   options.services.e2et.coordinator = {
@@ -123,13 +131,42 @@ in
       '';
     };
 
-    pduCredentialFiles = mkOption {
-      type = types.attrsOf types.str;
+    pduCredentials = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            authPasswordFile = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "File with the SNMPv3 authentication password.";
+            };
+            privPasswordFile = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "File with the SNMPv3 privacy password (authPriv).";
+            };
+            communityFile = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "File with the SNMPv1/v2c community (only for PDUs the inventory marks allowInsecure).";
+            };
+          };
+        }
+      );
       default = { };
-      example = {
-        rack10-a = "/run/keys/pdu-rack10-a";
-      };
-      description = "Per-PDU credential files (SNMPv3 passwords), by PDU name, loaded as systemd credentials `pdu-<name>`.";
+      example = lib.literalExpression ''
+        {
+          rack10-a = {
+            authPasswordFile = "/run/keys/pdu-rack10-a-auth";
+            privPasswordFile = "/run/keys/pdu-rack10-a-priv";
+          };
+        }
+      '';
+      description = ''
+        Secrets of each PDU of the inventory, by PDU name. They reach e2etd as
+        systemd credentials `pdu-<name>-auth`, `pdu-<name>-priv` and
+        `pdu-<name>-community`; the user name and protocols are in the inventory.
+      '';
     };
 
     dhcp = {
@@ -166,7 +203,7 @@ in
     assertions = [
       {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
-        message = "services.e2et.coordinator: operatorTokenFile and pduCredentialFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
+        message = "services.e2et.coordinator: operatorTokenFile and the pduCredentials files must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f) secretFiles;
@@ -215,7 +252,7 @@ in
         );
         LoadCredential =
           lib.optional (cfg.operatorTokenFile != null) "operator-token:${cfg.operatorTokenFile}"
-          ++ lib.mapAttrsToList (n: f: "pdu-${n}:${f}") cfg.pduCredentialFiles;
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") pduSecrets;
         Restart = "on-failure";
         RestartSec = 2;
 

@@ -22,5 +22,7 @@ nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2
 
 echo "== lab scenarios"
 ./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run | tee /tmp/e2et-lab.log
+echo "== benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
+./target/release/e2et-lab bench-pdu --iterations 10
 passed=$(grep -c '^scenario=' /tmp/e2et-lab.log || true)
 echo "lab: $passed passed, 0 failed"

@@ -30,7 +30,10 @@
     artifacts = "/var/lib/e2et-netboot";
     dhcp.subnet = "10.99.0.0";
     operatorTokenFile = "/run/keys/e2et-operator-token";
-    pduCredentialFiles.rack10-a = "/run/keys/pdu-rack10-a";
+    pduCredentials.rack10-a = {
+      authPasswordFile = "/run/keys/pdu-rack10-a-auth";
+      privPasswordFile = "/run/keys/pdu-rack10-a-priv";
+    };
   };
 
   services.openssh.enable = true;

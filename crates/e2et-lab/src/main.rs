@@ -1,5 +1,6 @@
 //! e2et-lab: runs the e2et lifecycle on this machine without Nix: a network
 //! namespace with a bridge, dnsmasq, e2etd, QEMU (TCG) netbooting through iPXE.
+mod bench;
 mod lab;
 mod netboot;
 mod pdu_emulator;
@@ -59,6 +60,11 @@ enum Cmd {
         #[arg(long)]
         stuck: Vec<u32>,
     },
+    /// Benchmark: a verified PDU cycle by e2et-pdu beside net-snmp's commands.
+    BenchPdu {
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
     /// Build the netboot kernel + initramfs into OUT/artifacts.
     BuildNetboot,
     /// Run one scenario; prints `scenario=<name> verdict=<verdict> seconds=<n>`.
@@ -108,6 +114,13 @@ fn run() -> Result<()> {
             qmp_dir,
             stuck,
         } => return pdu_emulator::exec_snmpd(dir, listen, *delay_ms, qmp_dir.as_deref(), stuck),
+        Cmd::BenchPdu { iterations } => {
+            let bin = std::env::current_exe()?
+                .parent()
+                .context("binary directory")?
+                .to_path_buf();
+            return bench::run(&bin, *iterations);
+        }
         _ => {}
     }
     let bin = std::env::current_exe()?
@@ -130,7 +143,9 @@ fn run() -> Result<()> {
         &out,
     )?;
     match cli.cmd {
-        Cmd::PduPass { .. } | Cmd::PduEmulator { .. } => unreachable!("handled above"),
+        Cmd::PduPass { .. } | Cmd::PduEmulator { .. } | Cmd::BenchPdu { .. } => {
+            unreachable!("handled above")
+        }
         Cmd::BuildNetboot => {
             println!("netboot artifacts in {}", art.dir.display());
             Ok(())

@@ -252,6 +252,9 @@ impl Emulator {
             let reply = match cmd.trim() {
                 "PING" => "PONG\n".to_string(),
                 "get" | "getnext" => {
+                    // Apply due switches before answering, so a read never
+                    // lags the relay by the ticker's period.
+                    me.tick();
                     let oid = lines.next().transpose()?.unwrap_or_default();
                     let oid = oid.trim().trim_start_matches('.').to_string();
                     let table = me.table();
