@@ -13,22 +13,42 @@
       ];
       forAllSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
 
-      # The module files never mention the flake: this wrapper gives them the
+      # Module files never mention the flake: this wrapper gives each the
       # package built here as a default.
       withPackage =
-        module: option:
+        file: path:
         { pkgs, lib, ... }:
         {
-          imports = [ module ];
-          config = lib.setAttrByPath (option ++ [ "package" ]) (
+          imports = [ file ];
+          config = lib.setAttrByPath (path ++ [ "package" ]) (
             lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.e2et
           );
         };
+
+      # The netboot image with the agent, for one system.
+      mkNetboot =
+        system:
+        lib.nixosSystem {
+          inherit system;
+          modules = [
+            self.nixosModules.agent
+            ./netboot
+          ];
+        };
+
+      # Every vmtests/<name>.nix except the shared common.nix.
+      vmtestNames = lib.mapAttrsToList (n: _: lib.removeSuffix ".nix" n) (
+        lib.filterAttrs (n: t: t == "regular" && lib.hasSuffix ".nix" n && n != "common.nix") (
+          builtins.readDir ./vmtests
+        )
+      );
     in
     {
       packages = forAllSystems (
         system: pkgs: {
           e2et = pkgs.callPackage ./package.nix { };
+          e2et-lab = pkgs.callPackage ./package.nix { lab = true; };
+          netboot = (mkNetboot system).config.system.build.e2etNetboot;
           default = self.packages.${system}.e2et;
         }
       );
@@ -39,25 +59,61 @@
           "e2et"
           "coordinator"
         ];
-        default = self.nixosModules.coordinator;
-      };
-
-      nixosConfigurations.coordinator = lib.nixosSystem {
-        system = "x86_64-linux";
-        modules = [
-          self.nixosModules.default
-          ./hosts/coordinator
+        agent = withPackage ./modules/agent.nix [
+          "services"
+          "e2et"
+          "agent"
         ];
+        identity = ./modules/identity.nix;
+        netboot-server = ./modules/netboot-server.nix;
+        default = {
+          imports = with self.nixosModules; [
+            coordinator
+            agent
+            identity
+            netboot-server
+          ];
+        };
       };
 
-      # Generated from the packages and the deployable hosts, not hand-listed.
+      nixosConfigurations = {
+        coordinator = lib.nixosSystem {
+          system = "x86_64-linux";
+          modules = [
+            self.nixosModules.default
+            ./hosts/coordinator
+            { services.e2et.netbootServer.system = self.nixosConfigurations.netboot; }
+          ];
+        };
+        k10 = lib.nixosSystem {
+          system = "x86_64-linux";
+          modules = [
+            self.nixosModules.default
+            ./hosts/k10
+          ];
+        };
+        netboot = mkNetboot "x86_64-linux";
+      };
+
+      # Generated from the packages, the deployable hosts and vmtests/, not
+      # hand-listed. VM tests and host builds are x86_64-only.
       checks = forAllSystems (
-        system: _pkgs:
+        system: pkgs:
         lib.mapAttrs' (n: p: lib.nameValuePair "package-${n}" p) self.packages.${system}
         // lib.optionalAttrs (system == "x86_64-linux") (
           lib.mapAttrs' (
             n: c: lib.nameValuePair "host-${n}" c.config.system.build.toplevel
           ) self.nixosConfigurations
+          // lib.listToAttrs (
+            map (
+              n:
+              lib.nameValuePair "vmtest-${n}" (
+                import ./vmtests/${n}.nix {
+                  inherit pkgs lib self;
+                }
+              )
+            ) vmtestNames
+          )
         )
       );
 

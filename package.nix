@@ -1,7 +1,27 @@
-{ lib, rustPlatform }:
+{
+  lib,
+  rustPlatform,
+  # Build the test harness (e2et-lab: lab scenarios, the AP7901 emulator)
+  # instead of the shipped tools. The vmtests use it for their PDU node.
+  lab ? false,
+}:
 
+let
+  flags =
+    if lab then
+      [
+        "-p"
+        "e2et-lab"
+      ]
+    else
+      [
+        "--workspace"
+        "--exclude"
+        "e2et-lab"
+      ];
+in
 rustPlatform.buildRustPackage {
-  pname = "e2et";
+  pname = if lab then "e2et-lab" else "e2et";
   version = "0.1.0";
 
   src = lib.fileset.toSource {
@@ -16,23 +36,20 @@ rustPlatform.buildRustPackage {
   # The lock file is the source of truth: no vendor hash to churn.
   cargoLock.lockFile = ./Cargo.lock;
 
-  # The lab is a test harness for machines without Nix (namespaces, QEMU); it is
-  # not shipped. Its scenarios run as nixosTests in vmtests/ instead.
-  cargoBuildFlags = [
-    "--workspace"
-    "--exclude"
-    "e2et-lab"
-  ];
-  cargoTestFlags = [
-    "--workspace"
-    "--exclude"
-    "e2et-lab"
-  ];
+  cargoBuildFlags = flags;
+  cargoTestFlags = flags;
+  # The lab's own tests need namespaces, QEMU and snmpd: they run in the lab
+  # (scripts/test.sh) and as vmtests, not in the build sandbox.
+  doCheck = !lab;
 
   meta = {
-    description = "Evidence-based release gating for bare-metal hosts: probe, score, PDU control, coordinator";
+    description =
+      if lab then
+        "e2et test harness: lab scenarios and an APC AP7901 emulator on net-snmp"
+      else
+        "Evidence-based release gating for bare-metal hosts: probe, score, PDU control, coordinator";
     license = lib.licenses.mit;
-    mainProgram = "e2et";
+    mainProgram = if lab then "e2et-lab" else "e2et";
     platforms = lib.platforms.linux;
   };
 }

@@ -1,5 +1,10 @@
-# All e2et NixOS modules. The flake's nixosModules.default wraps the same files
-# and sets each module's package from the flake.
+# All e2et NixOS modules. The flake's nixosModules wrap the same files and set
+# each module's package from the flake.
 {
-  imports = [ ./coordinator.nix ];
+  imports = [
+    ./coordinator.nix
+    ./agent.nix
+    ./identity.nix
+    ./netboot-server.nix
+  ];
 }

@@ -27,7 +27,6 @@
     inventory = import ../inventory.nix;
     provisioningInterface = "enp2s0";
     publicUrl = "http://10.99.0.1:8080";
-    artifacts = "/var/lib/e2et-netboot";
     dhcp.subnet = "10.99.0.0";
     operatorTokenFile = "/run/keys/e2et-operator-token";
     pduCredentials.rack10-a = {
@@ -35,6 +34,10 @@
       privPasswordFile = "/run/keys/pdu-rack10-a-priv";
     };
   };
+
+  # Kernel, initrd and init= of the netboot image come from the flake's
+  # nixosConfigurations.netboot (set in flake.nix).
+  services.e2et.netbootServer.enable = true;
 
   services.openssh.enable = true;
   system.stateVersion = "25.11";

@@ -1,0 +1,41 @@
+# k10: an example field host, an IPA/SSSD client (profile aaa-domain-client)
+# behind rack 10's AP7901. Its identity state lives on /persist, so it
+# survives the acceptance run's power cycle.
+{ pkgs, ... }:
+{
+  networking.hostName = "k10";
+  networking.domain = "lab.e2et.test";
+
+  boot.loader.systemd-boot.enable = true;
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/nixos";
+    fsType = "ext4";
+  };
+  fileSystems."/persist" = {
+    device = "/dev/disk/by-label/persist";
+    fsType = "ext4";
+    neededForBoot = true;
+  };
+  fileSystems."/boot" = {
+    device = "/dev/disk/by-label/ESP";
+    fsType = "vfat";
+  };
+
+  services.e2et.agent.enable = true;
+  services.e2et.identity = {
+    enable = true;
+    persistencePath = "/persist";
+    ipa = {
+      domain = "lab.e2et.test";
+      realm = "LAB.E2ET.TEST";
+      server = "ipa.lab.e2et.test";
+      basedn = "dc=lab,dc=e2et,dc=test";
+      # Replace with a fixed-output fetch of https://<server>/ipa/config/ca.crt.
+      certificate = pkgs.writeText "ipa-ca.crt" "";
+    };
+    breakGlass.hashedPasswordFile = "/persist/secrets/breakglass.hash";
+  };
+
+  services.openssh.enable = true;
+  system.stateVersion = "25.11";
+}
