@@ -30,7 +30,12 @@ fn every_nix_file_parses() {
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         let parse = rnix::Root::parse(&text);
-        assert!(parse.errors().is_empty(), "{}: {:?}", f.display(), parse.errors());
+        assert!(
+            parse.errors().is_empty(),
+            "{}: {:?}",
+            f.display(),
+            parse.errors()
+        );
     }
 }
 
@@ -63,23 +68,48 @@ fn flake_has_the_outputs_users_rely_on() {
     let root = rnix::Root::parse(&text).syntax();
     let top = root.children().next().expect("an attribute set");
     assert_eq!(top.kind(), NODE_ATTR_SET);
-    let inputs = names_under(&binding(&top, "inputs").or_else(|| {
-        top.children()
-            .find(|c| c.kind() == NODE_ATTRPATH_VALUE && c.to_string().starts_with("inputs"))
-    }).expect("inputs"));
+    let inputs = names_under(
+        &binding(&top, "inputs")
+            .or_else(|| {
+                top.children().find(|c| {
+                    c.kind() == NODE_ATTRPATH_VALUE && c.to_string().starts_with("inputs")
+                })
+            })
+            .expect("inputs"),
+    );
     assert!(inputs.contains("nixpkgs"), "{inputs:?}");
     let outputs = binding(&top, "outputs").expect("outputs");
     assert_eq!(outputs.kind(), NODE_LAMBDA);
     // outputs = { self, nixpkgs }: let ... in { <outputs> }
     let body = outputs.children().last().unwrap();
-    let set = if body.kind() == NODE_LET_IN { body.children().last().unwrap() } else { body };
+    let set = if body.kind() == NODE_LET_IN {
+        body.children().last().unwrap()
+    } else {
+        body
+    };
     assert_eq!(set.kind(), NODE_ATTR_SET);
-    for o in ["packages", "nixosModules", "nixosConfigurations", "checks", "devShells", "formatter"] {
+    for o in [
+        "packages",
+        "nixosModules",
+        "nixosConfigurations",
+        "checks",
+        "devShells",
+        "formatter",
+    ] {
         assert!(binding(&set, o).is_some(), "flake output {o} missing");
     }
     let want = [
         ("packages", &["e2et", "netboot", "default"][..]),
-        ("nixosModules", &["coordinator", "agent", "identity", "netboot-server", "default"][..]),
+        (
+            "nixosModules",
+            &[
+                "coordinator",
+                "agent",
+                "identity",
+                "netboot-server",
+                "default",
+            ][..],
+        ),
         ("nixosConfigurations", &["coordinator", "netboot"][..]),
         ("devShells", &["default"][..]),
     ];
@@ -97,8 +127,14 @@ fn flake_has_the_outputs_users_rely_on() {
     // nixpkgs is the only input; the lock pins it.
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo().join("flake.lock")).unwrap()).unwrap();
-    assert_eq!(lock["nodes"]["root"]["inputs"].as_object().unwrap().len(), 1);
-    assert_eq!(lock["nodes"]["nixpkgs"]["locked"]["rev"], "8fd9daa3db09ced9700431c5b7ad0e8ba199b575");
+    assert_eq!(
+        lock["nodes"]["root"]["inputs"].as_object().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        lock["nodes"]["nixpkgs"]["locked"]["rev"],
+        "8fd9daa3db09ced9700431c5b7ad0e8ba199b575"
+    );
 }
 
 #[test]
@@ -110,7 +146,10 @@ fn every_vmtest_names_its_lab_twin() {
         }
         let text = std::fs::read_to_string(e.path()).unwrap();
         assert!(text.contains("Lab twin:"), "{name} names no lab twin");
-        assert!(text.contains("runNixOSTest") && text.contains("subtest("), "{name}");
+        assert!(
+            text.contains("runNixOSTest") && text.contains("subtest("),
+            "{name}"
+        );
     }
 }
 
@@ -119,11 +158,26 @@ fn inventory_evaluates_to_what_the_coordinator_loads() {
     let path = repo().join("hosts/inventory.nix");
     let inv = e2et_pdu::inventory::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(inv.hosts.contains_key("vm1") && inv.hosts.contains_key("k10"));
-    assert_eq!(inv.pdus["lab-apc"].snmp.as_ref().unwrap().priv_protocol.as_deref(), Some("AES"));
+    assert_eq!(
+        inv.pdus["lab-apc"]
+            .snmp
+            .as_ref()
+            .unwrap()
+            .priv_protocol
+            .as_deref(),
+        Some("AES")
+    );
     // An impure inventory is refused before evaluation.
     let d = tempfile::tempdir().unwrap();
     let bad = d.path().join("inventory.nix");
-    std::fs::write(&bad, "let pw = builtins.readFile /etc/pdu-pass; in { version = 1; }").unwrap();
+    std::fs::write(
+        &bad,
+        "let pw = builtins.readFile /etc/pdu-pass; in { version = 1; }",
+    )
+    .unwrap();
     let e = e2et_pdu::inventory::load(&bad).unwrap_err().to_string();
-    assert!(e.contains("not pure data") && e.contains("a let binding"), "{e}");
+    assert!(
+        e.contains("not pure data") && e.contains("a let binding"),
+        "{e}"
+    );
 }

@@ -41,7 +41,9 @@ pub fn check_pure(text: &str) -> Result<(), Vec<String>> {
         .map(|e| format!("parse error: {e}"))
         .collect();
     for ev in parse.syntax().preorder_with_tokens() {
-        let rnix::WalkEvent::Enter(el) = ev else { continue };
+        let rnix::WalkEvent::Enter(el) = ev else {
+            continue;
+        };
         let at = line(usize::from(el.text_range().start()));
         let kind = el.kind();
         let what = match kind {
@@ -135,11 +137,20 @@ mod tests {
     fn code_is_refused_with_the_line() {
         for (src, want) in [
             ("{ pkgs }:\n{ }", "a function"),
-            ("{\n  hosts = import ./hosts.nix;\n}", "line 2: a function application"),
+            (
+                "{\n  hosts = import ./hosts.nix;\n}",
+                "line 2: a function application",
+            ),
             ("let x = 1; in { a = x; }", "a let binding"),
             ("{ a = ./secret; }", "a path `./secret`"),
-            ("{ a = \"/nix/store/abc-pdu-pass\"; }", "a string naming a store path"),
-            ("{ a = \"${builtins.readFile /etc/x}\"; }", "string interpolation"),
+            (
+                "{ a = \"/nix/store/abc-pdu-pass\"; }",
+                "a string naming a store path",
+            ),
+            (
+                "{ a = \"${builtins.readFile /etc/x}\"; }",
+                "string interpolation",
+            ),
             ("rec { a = 1; b = a; }", "a recursive attribute set"),
             ("with builtins; { a = 1; }", "a `with` expression"),
             ("{ a = b; }", "a variable reference `b`"),
