@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// is off).
     pub soft_off_grace: Duration,
     pub poll: Poll,
+    /// Test hook (hidden flag): abort the process, as `kill -9` would, right
+    /// after persisting the transition into this state, or right after writing
+    /// the intent of this power action (`intent:off`), before its side effect.
+    pub crash_after: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +42,7 @@ impl Default for EngineConfig {
             soft_off_timeout: Duration::from_secs(60),
             soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),
+            crash_after: None,
         }
     }
 }
@@ -87,8 +92,19 @@ impl Ctx {
     }
 }
 
+fn crash_if(ctx: &Ctx, point: &str) {
+    if ctx.cfg.crash_after.as_deref() == Some(point) {
+        error!(
+            point,
+            "test hook: aborting the coordinator here (--crash-after)"
+        );
+        std::process::abort();
+    }
+}
+
 /// Writes each power step's intent and outcome to the store.
 struct StoreLog<'a> {
+    ctx: &'a Ctx,
     store: &'a Store,
     run_id: &'a str,
     state: RunState,
@@ -102,6 +118,7 @@ impl StepLog for StoreLog<'_> {
         {
             error!(error = %e, "cannot record power intent");
         }
+        crash_if(self.ctx, &format!("intent:{action}"));
         info!(pdu, outlet, action, "power command");
     }
     fn done(&self, step: &PowerStep) {
@@ -233,6 +250,7 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
         }
         ctx.store.transition(run_id, to, &note)?;
         info!(from = %run.state, to = %to, %note, "transition");
+        crash_if(ctx, to.as_str());
     }
 }
 
@@ -268,19 +286,26 @@ async fn perform(
                 Err(e) => return Ok(Event::Failed(e)),
             };
             let log = StoreLog {
+                ctx,
                 store: &ctx.store,
                 run_id,
                 state,
             };
-            let r = match e2et_pdu::switch_all(&log, &feeds, PowerState::Off, ctx.cfg.poll).await {
-                Ok(_) => e2et_pdu::switch_all(&log, &feeds, PowerState::On, ctx.cfg.poll)
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
+            // Steps already read back in this state (a resumed run) are not
+            // repeated: the store justifies every power action exactly once.
+            let r = async {
+                if !steps_done(ctx, run_id, state, "off", &feeds)? {
+                    switch(&log, &feeds, PowerState::Off, ctx.cfg.poll).await?;
+                }
+                if !steps_done(ctx, run_id, state, "on", &feeds)? {
+                    switch(&log, &feeds, PowerState::On, ctx.cfg.poll).await?;
+                }
+                Ok::<(), String>(())
+            }
+            .await;
             match r {
                 Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
-                Err((_, e)) => {
+                Err(e) => {
                     add_engine_checks(
                         ctx,
                         run_id,
@@ -292,7 +317,7 @@ async fn perform(
                             Outcome::Fail,
                             "off then on, read back",
                             "a step failed",
-                            e.to_string(),
+                            e.clone(),
                         )],
                     )?;
                     Event::Failed(format!("power-on failed: {e}"))
@@ -354,33 +379,48 @@ async fn perform(
                 Ok(f) => f,
                 Err(e) => return Ok(Event::Failed(e)),
             };
-            // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
-            ctx.notify.notify_waiters();
-            let how = soft_off(ctx, run_id, &feeds).await;
             let log = StoreLog {
+                ctx,
                 store: &ctx.store,
                 run_id,
                 state,
             };
-            for f in &feeds {
-                log.intent(&f.pdu, f.outlet, "soft_off");
-                let read = f.driver.status(f.outlet).await;
-                log.done(&PowerStep {
-                    at: now(),
-                    pdu: f.pdu.clone(),
-                    outlet: f.outlet,
-                    action: "soft_off".into(),
-                    observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
-                    ok: read.is_ok(),
-                    detail: match &read {
-                        Ok(_) => how.clone(),
-                        Err(e) => format!("{how}; status read failed: {e}"),
-                    },
-                });
+            let r = async {
+                let off_done = steps_done(ctx, run_id, state, "off", &feeds)?;
+                if !off_done && !steps_done(ctx, run_id, state, "soft_off", &feeds)? {
+                    // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
+                    ctx.notify.notify_waiters();
+                    let how = soft_off(ctx, run_id, &feeds).await;
+                    for f in &feeds {
+                        log.intent(&f.pdu, f.outlet, "soft_off");
+                        let read = f.driver.status(f.outlet).await;
+                        log.done(&PowerStep {
+                            at: now(),
+                            pdu: f.pdu.clone(),
+                            outlet: f.outlet,
+                            action: "soft_off".into(),
+                            observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
+                            ok: read.is_ok(),
+                            detail: match &read {
+                                Ok(_) => how.clone(),
+                                Err(e) => format!("{how}; status read failed: {e}"),
+                            },
+                        });
+                    }
+                }
+                if !off_done {
+                    switch(&log, &feeds, PowerState::Off, ctx.cfg.poll).await?;
+                }
+                if !steps_done(ctx, run_id, state, "on", &feeds)? {
+                    tokio::time::sleep(ctx.cycle_delay(&spec)).await;
+                    switch(&log, &feeds, PowerState::On, ctx.cfg.poll).await?;
+                }
+                Ok::<(), String>(())
             }
-            match e2et_pdu::cycle(&log, &feeds, ctx.cycle_delay(&spec), ctx.cfg.poll).await {
-                Ok(_) => Event::Done("power cycle: off read back, on read back".into()),
-                Err((_, e)) => Event::Failed(format!("power cycle failed: {e}")),
+            .await;
+            match r {
+                Ok(()) => Event::Done("power cycle: off read back, on read back".into()),
+                Err(e) => Event::Failed(format!("power cycle failed: {e}")),
             }
         }
         Action::AwaitRevalidation => {
@@ -425,6 +465,44 @@ async fn perform(
             Event::Verdict(report.verdict)
         }
     })
+}
+
+/// Switches every feed, each read back; the error says which step failed.
+async fn switch(
+    log: &StoreLog<'_>,
+    feeds: &[Feed],
+    want: PowerState,
+    poll: Poll,
+) -> Result<(), String> {
+    e2et_pdu::switch_all(log, feeds, want, poll)
+        .await
+        .map(|_| ())
+        .map_err(|(_, e)| e.to_string())
+}
+
+/// Whether `action` was read back, successfully, on every feed in this state
+/// of the run (it happened before a coordinator restart).
+fn steps_done(
+    ctx: &Ctx,
+    run_id: &str,
+    state: RunState,
+    action: &str,
+    feeds: &[Feed],
+) -> Result<bool, String> {
+    let steps = ctx.store.power_steps(run_id).map_err(|e| e.to_string())?;
+    let done = feeds.iter().all(|f| {
+        steps.iter().any(|(st, s)| {
+            st == state.as_str()
+                && s.action == action
+                && s.pdu == f.pdu
+                && s.outlet == f.outlet
+                && s.ok
+        })
+    });
+    if done {
+        info!(%action, state = %state, "already read back before a restart; not repeated");
+    }
+    Ok(done)
 }
 
 /// Waits for the host to go down after the agent is asked to power off: until

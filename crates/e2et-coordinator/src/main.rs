@@ -62,6 +62,10 @@ struct ServeArgs {
     /// defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
     #[arg(long)]
     credentials_dir: Option<PathBuf>,
+    /// Test hook: abort right after entering this state, or after writing
+    /// the intent of a power action (`intent:off`), as kill -9 would.
+    #[arg(long, hide = true)]
+    crash_after: Option<String>,
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
     #[arg(long, default_value_t = 20)]
@@ -200,6 +204,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
                 interval: Duration::from_millis(a.poll_interval_ms),
                 timeout: Duration::from_secs(a.step_timeout_s),
             },
+            crash_after: a.crash_after.clone(),
         },
         notify: Notify::new(),
         poweroff_sent: Default::default(),

@@ -77,6 +77,10 @@ fn free_port() -> u16 {
 }
 
 fn start(dir: &Path, extra_ram: bool) -> Daemon {
+    start_with(dir, extra_ram, &[])
+}
+
+fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
     let inv = json!({
         "version": 1, "site": {"name": "t", "domain": "t.test"},
         "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 4, "cycleDelayS": 0}},
@@ -119,8 +123,9 @@ fn start(dir: &Path, extra_ram: bool) -> Daemon {
             "--step-timeout-s",
             "2",
         ])
+        .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("e2etd-{port}.log"))).unwrap())
         .spawn()
         .unwrap();
     Daemon {
@@ -542,4 +547,112 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
         "{:?}",
         rep.reasons
     );
+}
+
+/// Waits for a daemon armed with --crash-after to abort.
+fn wait_crash(e: &mut Daemon, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = e.child.try_wait().unwrap() {
+            assert!(!st.success(), "e2etd exited cleanly instead of aborting");
+            return;
+        }
+        if Instant::now() > deadline {
+            let mut logs = String::new();
+            for f in std::fs::read_dir(dir).unwrap().flatten() {
+                if f.file_name().to_string_lossy().starts_with("e2etd-") {
+                    logs += &std::fs::read_to_string(f.path()).unwrap_or_default();
+                }
+            }
+            let pid = e.child.id();
+            let fd2 = std::fs::read_link(format!("/proc/{pid}/fd/2")).ok();
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            panic!("e2etd did not hit its crash point (pid {pid}, url {}, stderr {fd2:?}, cmd {cmd:?}); its log:\n{logs}", e.url);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_inventory_gate_resumes_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let running = Arc::new(Mutex::new(false));
+    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let c = reqwest::Client::new();
+    let mut e = start_with(d.path(), false, &["--crash-after", "inventory_gate"]);
+    wait_up(&c, &e.url).await;
+    // The reply may or may not beat the abort; the store has the run either way.
+    let _ = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await;
+    wait_crash(&mut e, d.path());
+    assert!(
+        !*running.lock().unwrap(),
+        "no power action before the crash"
+    );
+    drop(e);
+    let e = start(d.path(), false);
+    wait_up(&c, &e.url).await;
+    let runs: Vec<RunView> = c
+        .get(format!("{}/api/v1/runs", e.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let v = wait_state(&c, &e.url, &runs[0].id, "provisioning").await;
+    let states: Vec<&str> = v.transitions.iter().map(|t| t.to.as_str()).collect();
+    assert_eq!(
+        states,
+        ["queued", "inventory_gate", "power_on", "provisioning"],
+        "resumed without repeating"
+    );
+    assert!(*running.lock().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_power_command_and_read_back_holds_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let running = Arc::new(Mutex::new(true));
+    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let c = reqwest::Client::new();
+    let mut e = start_with(d.path(), false, &["--crash-after", "intent:off"]);
+    wait_up(&c, &e.url).await;
+    let v: RunView = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    wait_crash(&mut e, d.path());
+    drop(e);
+    let e = start(d.path(), false);
+    wait_up(&c, &e.url).await;
+    let v = wait_state(&c, &e.url, &v.id, "holding").await;
+    assert!(
+        v.note.contains("not read back") && v.note.contains("power_on"),
+        "{}",
+        v.note
+    );
+    // Nothing was switched after the restart: the outlet is as it was.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        *running.lock().unwrap(),
+        "a power action the store cannot justify was repeated"
+    );
+    let r = c
+        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "a held run has no verdict report");
 }

@@ -221,6 +221,20 @@ impl Lab {
         artifacts: &crate::netboot::Artifacts,
         hello_timeout_s: u64,
     ) -> Result<()> {
+        let c = self.e2etd_command(inventory, artifacts, hello_timeout_s, None);
+        self.spawn("e2etd", c, "e2etd.log")?;
+        self.wait_e2etd()
+    }
+
+    /// The coordinator's command line in the lab; `crash_after` arms its
+    /// test hook (abort right after entering that state).
+    pub fn e2etd_command(
+        &self,
+        inventory: &Path,
+        artifacts: &crate::netboot::Artifacts,
+        hello_timeout_s: u64,
+        crash_after: Option<&str>,
+    ) -> Command {
         let mut c = self.cmd(self.bin.join("e2etd"));
         c.env("RUST_LOG", "info")
             .arg("--inventory")
@@ -240,7 +254,14 @@ impl Lab {
             .arg("--credentials-dir")
             .arg(self.dir.join("creds"))
             .args(["--poll-interval-ms", "250", "--step-timeout-s", "20"]);
-        self.spawn("e2etd", c, "e2etd.log")?;
+        if let Some(p) = crash_after {
+            c.args(["--crash-after", p]);
+        }
+        c
+    }
+
+    /// Waits until the coordinator answers the operator API.
+    pub fn wait_e2etd(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = self

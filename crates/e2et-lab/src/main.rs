@@ -5,6 +5,7 @@ mod lab;
 mod netboot;
 mod pdu_emulator;
 mod scenario;
+mod supervise;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -18,6 +18,10 @@ pub enum Scenario {
     HardFail,
     /// A known MAC without a run boots the local disk; an unknown MAC gets no DHCP.
     NoRun,
+    /// The coordinator is killed (abort, as kill -9) right after entering each
+    /// lifecycle state of one run and restarted; the run must resume, pass,
+    /// and the PDU log show every power action exactly once.
+    Crash,
 }
 
 impl Scenario {
@@ -27,9 +31,23 @@ impl Scenario {
             Scenario::PersistenceLoss => "persistence-loss",
             Scenario::HardFail => "hard-fail",
             Scenario::NoRun => "no-run",
+            Scenario::Crash => "crash",
         }
     }
 }
+
+/// States the crash scenario kills the coordinator in, in lifecycle order.
+/// (inventory_gate is covered by crates/e2et-coordinator/tests/lifecycle.rs:
+/// there the crash races the reply to the run's creation.)
+pub const CRASH_POINTS: &[&str] = &[
+    "power_on",
+    "provisioning",
+    "first_boot",
+    "validate",
+    "power_cycle",
+    "revalidate",
+    "report",
+];
 
 pub const RAM_PATH: &str = "/var/lib/sss/db/cache_lab.e2et.test.ldb";
 const UNKNOWN_MAC: &str = "52:54:00:e2:e7:99";
@@ -60,7 +78,7 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
                 .push(Value::String(RAM_PATH.into()));
         }
         Scenario::HardFail => vm1["expect"]["minRamMib"] = Value::from(65536),
-        Scenario::Pass | Scenario::NoRun => {}
+        Scenario::Pass | Scenario::NoRun | Scenario::Crash => {}
     }
     let pdus = inv["pdus"]
         .as_object_mut()
@@ -138,7 +156,19 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         println!("[{}] PDU {pdu_name}: SNMPv3 ({user}) AP7901 emulator on {listen}, outlets wired to QEMU over QMP", s.name());
     }
     lab.start_dnsmasq(&inv_path)?;
-    lab.start_e2etd(&inv_path, env.artifacts, 180)?;
+    // The crash scenario's coordinator runs under a supervisor that restarts
+    // it after each crash, arming the next crash point.
+    let supervisor = if s == Scenario::Crash {
+        Some(crate::supervise::Supervisor::start(
+            &lab,
+            &inv_path,
+            env.artifacts,
+            CRASH_POINTS,
+        )?)
+    } else {
+        lab.start_e2etd(&inv_path, env.artifacts, 180)?;
+        None
+    };
     let start = Instant::now();
 
     if s == Scenario::NoRun {
@@ -214,6 +244,10 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         std::fs::write(dir.join(file), &o.stdout)?;
         texts.push(String::from_utf8_lossy(&o.stdout).into_owned());
     }
+    let crashes = match supervisor {
+        Some(sup) => Some(sup.finish()?),
+        None => None,
+    };
     let report: Report = serde_json::from_str(&texts[0]).context("parsing report.json")?;
     println!(
         "[{}] reports: {}/report.{{json,md,junit.xml}}",
@@ -222,6 +256,16 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     );
     print!("{}", texts[1]);
     expect(s, &report, code, &texts)?;
+    if let Some(crashes) = crashes {
+        ensure!(
+            crashes.len() == CRASH_POINTS.len(),
+            "the coordinator crashed at {crashes:?}, expected each of {CRASH_POINTS:?}"
+        );
+        println!(
+            "[crash] coordinator aborted and restarted after entering: {}",
+            crashes.join(", ")
+        );
+    }
     Ok(Outcome {
         verdict: report.verdict.to_string(),
         seconds,
@@ -342,6 +386,37 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 "[hard-fail] {}: expected {:?}, observed {:?}",
                 c.id, c.expected, c.observed
             );
+        }
+        Scenario::Crash => {
+            ensure!(
+                r.verdict == e2et_model::Verdict::Passed,
+                "verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            ensure!(
+                (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
+                "lifecycle counts {lc:?} after the restarts"
+            );
+            let actions: Vec<&str> = r
+                .run
+                .power_steps
+                .iter()
+                .map(|p| p.action.as_str())
+                .collect();
+            ensure!(
+                actions == ["off", "on", "soft_off", "off", "on"],
+                "the PDU log repeats or lacks an action across restarts: {actions:?}"
+            );
+            ensure!(
+                r.run
+                    .power_steps
+                    .iter()
+                    .all(|p| p.ok && p.observed.is_some()),
+                "{:?}",
+                r.run.power_steps
+            );
+            println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
         }
         Scenario::NoRun => unreachable!("no-run has no report"),
     }
