@@ -26,8 +26,11 @@ fi
 
 kdir=.cache/kernel
 if ! ls "$kdir"/root/boot/vmlinuz-* >/dev/null 2>&1; then
-  ver=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' \
-        | awk '{print $1}' | sort -V | tail -n 1)
+  find_kernel() {
+    apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -n 1
+  }
+  ver=$(find_kernel)
+  if [ -z "$ver" ]; then apt-get update -qq; ver=$(find_kernel); fi
   [ -n "$ver" ] || { echo "lab-deps: no linux-image-6.1.0-*-amd64 in apt (run apt-get update)" >&2; exit 1; }
   echo "lab-deps: fetching $ver (unpacked, not installed)"
   rm -rf "$kdir" && mkdir -p "$kdir/deb"

@@ -21,7 +21,7 @@ nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2
 ./target/release/e2etd --inventory hosts/inventory.nix check-config 2>/dev/null
 
 echo "== lab scenarios"
-./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run crash | tee /tmp/e2et-lab.log
+./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run crash fleet | tee /tmp/e2et-lab.log
 echo "== benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
 ./target/release/e2et-lab bench-pdu --iterations 10
 passed=$(grep -c '^scenario=' /tmp/e2et-lab.log || true)

@@ -295,6 +295,19 @@ impl Lab {
     /// Starts a VM on a new tap. `powered` false starts it paused (`-S`): the
     /// outlet is off until the PDU driver turns it on.
     pub fn start_vm(&mut self, name: &str, mac: &str, qmp: &Path, powered: bool) -> Result<Vm> {
+        self.start_vm_cpus(name, mac, qmp, powered, 2)
+    }
+
+    /// As [`Lab::start_vm`], with `cpus` virtual CPUs.
+    pub fn start_vm_cpus(
+        &mut self,
+        name: &str,
+        mac: &str,
+        qmp: &Path,
+        powered: bool,
+        cpus: u32,
+    ) -> Result<Vm> {
+        let cpus = cpus.to_string();
         let tap = format!("tap{}", self.taps);
         self.taps += 1;
         sh(Command::new("ip").args(["-n", &self.ns, "tuntap", "add", &tap, "mode", "tap"]))?;
@@ -310,7 +323,7 @@ impl Lab {
         let serial = self.dir.join(format!("{name}.serial.log"));
         let mut c = self.cmd("qemu-system-x86_64");
         c.args([
-            "-name", name, "-accel", "tcg", "-machine", "pc", "-smp", "2", "-m", "256",
+            "-name", name, "-accel", "tcg", "-machine", "pc", "-smp", &cpus, "-m", "256",
         ])
         .args([
             "-nographic",

@@ -22,6 +22,9 @@ pub enum Scenario {
     /// lifecycle state of one run and restarted; the run must resume, pass,
     /// and the PDU log show every power action exactly once.
     Crash,
+    /// Eight VMs (vm1..vm8 on outlets 1..8 of one SNMPv3 PDU) through the
+    /// cold lifecycle at once: all passed; total time beside each run's.
+    Fleet,
 }
 
 impl Scenario {
@@ -32,6 +35,7 @@ impl Scenario {
             Scenario::HardFail => "hard-fail",
             Scenario::NoRun => "no-run",
             Scenario::Crash => "crash",
+            Scenario::Fleet => "fleet",
         }
     }
 }
@@ -48,6 +52,9 @@ pub const CRASH_POINTS: &[&str] = &[
     "revalidate",
     "report",
 ];
+
+/// VMs in the fleet scenario.
+pub const FLEET: u32 = 8;
 
 pub const RAM_PATH: &str = "/var/lib/sss/db/cache_lab.e2et.test.ldb";
 const UNKNOWN_MAC: &str = "52:54:00:e2:e7:99";
@@ -78,7 +85,22 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
                 .push(Value::String(RAM_PATH.into()));
         }
         Scenario::HardFail => vm1["expect"]["minRamMib"] = Value::from(65536),
-        Scenario::Pass | Scenario::NoRun | Scenario::Crash => {}
+        Scenario::Pass | Scenario::NoRun | Scenario::Crash | Scenario::Fleet => {}
+    }
+    if s == Scenario::Fleet {
+        // vm2..vm8 from vm1's spec: their own MAC, address and outlet, one CPU
+        // each (eight guests share the machine's two cores).
+        let mut template = hosts.get("vm1").cloned().context("vm1")?;
+        template["expect"]["cpus"] = Value::from(1);
+        hosts.insert("vm1".into(), template.clone());
+        for n in 2..=FLEET {
+            let mut h = template.clone();
+            h["mac"] = Value::String(format!("52:54:00:e2:e7:{n:02x}"));
+            h["ip"] = Value::String(format!("10.99.0.{}", 10 + n));
+            h["fqdn"] = Value::String(format!("vm{n}.lab.e2et.test"));
+            h["power"][0]["outlet"] = Value::from(n);
+            hosts.insert(format!("vm{n}"), h);
+        }
     }
     let pdus = inv["pdus"]
         .as_object_mut()
@@ -173,6 +195,9 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
 
     if s == Scenario::NoRun {
         return no_run(&mut lab, &mac, &qmp, start);
+    }
+    if s == Scenario::Fleet {
+        return fleet(&mut lab, &inv, &pdu_dir, start);
     }
 
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
@@ -418,9 +443,102 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
             );
             println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
         }
-        Scenario::NoRun => unreachable!("no-run has no report"),
+        Scenario::NoRun | Scenario::Fleet => unreachable!("no single report"),
     }
     Ok(())
+}
+
+/// Runs `e2et run vmN` for every VM at once (starts staggered by 2 s, so the
+/// two cores are not asked to run eight firmware DHCP exchanges at once).
+fn fleet(lab: &mut Lab, inv: &Value, pdu_dir: &Path, start: Instant) -> Result<Outcome> {
+    let hosts: Vec<(String, String, u64)> = inv["hosts"]
+        .as_object()
+        .context("hosts")?
+        .iter()
+        .map(|(n, h)| {
+            (
+                n.clone(),
+                h["mac"].as_str().unwrap_or_default().to_string(),
+                h["power"][0]["outlet"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    for (name, mac, outlet) in &hosts {
+        lab.start_vm_cpus(
+            name,
+            mac,
+            &pdu_dir.join(format!("outlet-{outlet}.qmp")),
+            false,
+            1,
+        )?;
+    }
+    let mut runs = Vec::new();
+    for (name, _, _) in &hosts {
+        let log = lab.dir.join(format!("run-{name}.log"));
+        let f = std::fs::File::create(&log)?;
+        let child = lab
+            .cli()
+            .args(["run", name])
+            .stdout(f.try_clone()?)
+            .stderr(f)
+            .spawn()
+            .context("e2et run")?;
+        runs.push((name.clone(), child, Instant::now(), log));
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // Each run's time is taken when its CLI exits (polled, not in order).
+    let mut ended: Vec<Option<(std::process::ExitStatus, f64)>> = vec![None; runs.len()];
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while ended.iter().any(Option::is_none) {
+        for (i, (_, child, t0, _)) in runs.iter_mut().enumerate() {
+            if ended[i].is_none() {
+                if let Some(st) = child.try_wait()? {
+                    ended[i] = Some((st, t0.elapsed().as_secs_f64()));
+                }
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "fleet runs did not end within 900 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut lines = Vec::new();
+    let mut failed = Vec::new();
+    let mut times = Vec::new();
+    for ((name, _, _, log), end) in runs.into_iter().zip(ended) {
+        let Some((st, secs)) = end else { continue };
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let verdict = text
+            .lines()
+            .find_map(|l| l.strip_prefix("verdict="))
+            .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_else(|| "none".into());
+        if !st.success() || verdict != "passed" {
+            failed.push(format!("{name}: {verdict} (see {})", log.display()));
+        }
+        times.push(secs);
+        lines.push(format!(
+            "[fleet] {name}: verdict={verdict}, start to verdict {secs:.1} s"
+        ));
+    }
+    let total = start.elapsed().as_secs_f64();
+    for l in &lines {
+        println!("{l}");
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "[fleet] {} VMs through the cold lifecycle at once: total {total:.1} s; per run min {:.1} s, median {:.1} s, max {:.1} s (one VM alone: scenario=pass)",
+        hosts.len(),
+        times[0],
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    ensure!(failed.is_empty(), "not all VMs passed: {failed:?}");
+    Ok(Outcome {
+        verdict: "passed".into(),
+        seconds: total,
+    })
 }
 
 fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> Result<bool> {
