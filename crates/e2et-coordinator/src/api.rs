@@ -175,7 +175,7 @@ async fn hello(
         }
     };
     info!(run = %req.run_id, seq, boot_id = %req.boot_id, hostname = %req.hostname, "hello");
-    app.ctx.notify.notify_waiters();
+    app.ctx.wakers.wake(&req.run_id);
     let run = app.ctx.store.run(&req.run_id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
         "no_run",
@@ -217,7 +217,7 @@ async fn facts(
         .store
         .add_facts(&req.run_id, b.seq, &req.boot_id, &req.facts)?;
     info!(run = %req.run_id, seq = b.seq, accepted, "facts");
-    app.ctx.notify.notify_waiters();
+    app.ctx.wakers.wake(&req.run_id);
     Ok(Json(FactsResponse {
         accepted,
         boot_seq: b.seq,

@@ -55,8 +55,8 @@ pub struct Ctx {
     /// When each run's boot-1 agent was told to power off (soft off).
     pub poweroff_sent: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
     pub cfg: EngineConfig,
-    /// Woken whenever an agent reports, so waiting runs re-check the store.
-    pub notify: Notify,
+    /// Per-run wake-ups: an agent's report wakes only its run's engine task.
+    pub wakers: Wakers,
     pub policy: Policy,
 }
 
@@ -226,6 +226,10 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
             .run(run_id)?
             .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
         if run.state.is_terminal() {
+            ctx.wakers.forget(run_id);
+            if let Ok(mut m) = ctx.poweroff_sent.lock() {
+                m.remove(run_id);
+            }
             info!(state = %run.state, "run finished");
             return Ok(());
         }
@@ -254,19 +258,58 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
     }
 }
 
-async fn wait_for<F>(ctx: &Ctx, timeout: Duration, mut ready: F) -> Result<bool, StoreError>
+/// Wake-up handles per run, so that one agent's report wakes one engine task
+/// instead of every run in flight.
+#[derive(Default)]
+pub struct Wakers {
+    map: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Wakers {
+    pub fn get(&self, run_id: &str) -> Arc<Notify> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(run_id.to_string()).or_default().clone()
+    }
+
+    pub fn wake(&self, run_id: &str) {
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get(run_id) {
+            n.notify_waiters();
+        }
+    }
+
+    pub fn forget(&self, run_id: &str) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(run_id);
+    }
+}
+
+/// Waits until `ready` holds or the timeout passes. The wake-up is armed
+/// before each check, so a report arriving in between is not missed; a slow
+/// fallback re-check covers anything else.
+async fn wait_for<F>(
+    ctx: &Ctx,
+    run_id: &str,
+    timeout: Duration,
+    mut ready: F,
+) -> Result<bool, StoreError>
 where
     F: FnMut() -> Result<bool, StoreError>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
+    let waker = ctx.wakers.get(run_id);
     loop {
+        let notified = waker.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         if ready()? {
             return Ok(true);
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Ok(false);
         }
-        let _ = tokio::time::timeout(Duration::from_millis(500), ctx.notify.notified()).await;
+        let _ = tokio::time::timeout((deadline - now).min(Duration::from_secs(5)), notified).await;
     }
 }
 
@@ -325,7 +368,7 @@ async fn perform(
             }
         }
         Action::AwaitHello(seq) => {
-            let ok = wait_for(ctx, ctx.cfg.hello_timeout, || {
+            let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
                 Ok(ctx.store.boots(run_id)?.len() as u32 >= seq)
             })
             .await?;
@@ -389,7 +432,6 @@ async fn perform(
                 let off_done = steps_done(ctx, run_id, state, "off", &feeds)?;
                 if !off_done && !steps_done(ctx, run_id, state, "soft_off", &feeds)? {
                     // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
-                    ctx.notify.notify_waiters();
                     let how = soft_off(ctx, run_id, &feeds).await;
                     for f in &feeds {
                         log.intent(&f.pdu, f.outlet, "soft_off");
@@ -424,7 +466,7 @@ async fn perform(
             }
         }
         Action::AwaitRevalidation => {
-            let ok = wait_for(ctx, ctx.cfg.hello_timeout, || {
+            let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
                 Ok(ctx.store.boots(run_id)?.len() >= 2)
             })
             .await?;
@@ -554,7 +596,7 @@ async fn await_facts(
     spec: &HostSpec,
     seq: u32,
 ) -> Result<Event, StoreError> {
-    let ok = wait_for(ctx, ctx.cfg.facts_timeout, || {
+    let ok = wait_for(ctx, run_id, ctx.cfg.facts_timeout, || {
         Ok(ctx.store.facts(run_id)?.iter().any(|(s, _, _)| *s == seq))
     })
     .await?;

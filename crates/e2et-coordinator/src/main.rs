@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 #[derive(Parser)]
 #[command(version, about = "e2et coordinator")]
@@ -206,7 +205,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             },
             crash_after: a.crash_after.clone(),
         },
-        notify: Notify::new(),
+        wakers: Default::default(),
         poweroff_sent: Default::default(),
         policy: Default::default(),
     });

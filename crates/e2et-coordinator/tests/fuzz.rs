@@ -47,7 +47,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
         inventory: inv,
         drivers,
         cfg: EngineConfig::default(),
-        notify: Default::default(),
+        wakers: Default::default(),
         poweroff_sent: Default::default(),
         policy: Default::default(),
     });

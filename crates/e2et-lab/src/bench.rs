@@ -169,3 +169,226 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
+
+/// `e2et-lab bench-agents`: N simulated agents (hello, facts, heartbeats)
+/// against a real e2etd on loopback whose store holds N runs in flight.
+pub mod agents {
+    use anyhow::{bail, Context, Result};
+    use e2et_coordinator::store::Store;
+    use e2et_model::api::*;
+    use e2et_model::facts::*;
+    use e2et_model::{RunMode, RunState};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tokio::sync::Semaphore;
+
+    fn inventory(n: usize) -> serde_json::Value {
+        let mut hosts = serde_json::Map::new();
+        for i in 0..n {
+            let (a, b) = (i / 250, i % 250 + 1);
+            hosts.insert(
+                format!("h{i}"),
+                serde_json::json!({
+                    "mac": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
+                    "ip": format!("10.{}.{a}.{b}", 100 + i / 64000),
+                    "fqdn": format!("h{i}.bench.test"),
+                    "power": [{"pdu": "p", "outlet": i + 1}],
+                    "console": "serial", "profile": "bench", "requiredZone": "p90",
+                    "expect": {"cpus": 2, "minRamMib": 100, "persistentPaths": ["/persist/id"]}
+                }),
+            );
+        }
+        serde_json::json!({
+            "version": 1, "site": {"name": "bench", "domain": "bench.test"},
+            "pdus": {"p": {"driver": "qmp", "address": "/nonexistent/e2et-bench", "outlets": n, "cycleDelayS": 0}},
+            "hosts": hosts
+        })
+    }
+
+    fn facts(boot_id: &str, run: &str, i: usize) -> Facts {
+        let mut vulns = BTreeMap::new();
+        for v in ["meltdown", "spectre_v1", "spectre_v2", "mds", "l1tf", "retbleed", "srbds"] {
+            vulns.insert(v.to_string(), "Mitigation: something long enough to be realistic".to_string());
+        }
+        let mut persistence = BTreeMap::new();
+        persistence.insert(
+            "/persist/id".into(),
+            PathDigest { exists: true, sha256: Some("ab".repeat(32)), bytes: 36, error: None },
+        );
+        Facts {
+            version: 1,
+            probe_version: "bench".into(),
+            root: "/".into(),
+            first_boot: FirstBootFacts {
+                boot_id: boot_id.into(),
+                cmdline: format!("console=ttyS0 e2et.run={run} e2et.token=x"),
+                hostname: format!("h{i}"),
+                uptime_s: 10.0,
+                init: "systemd".into(),
+            },
+            platform: PlatformFacts {
+                cpu_model: "AMD EPYC 7543 32-Core Processor".into(),
+                cpu_count: 2,
+                mem_total_kib: 262_144_000,
+                kernel_release: "6.1.0".into(),
+                block_devices: (0..4)
+                    .map(|d| BlockDevice { name: format!("nvme{d}n1"), size_bytes: 3_840_755_982_336, rotational: Some(false), model: Some("SAMSUNG MZQL23T8HCLS".into()) })
+                    .collect(),
+                modules: (0..80).map(|m| format!("module_{m}")).collect(),
+                vulnerabilities: vulns,
+            },
+            network: NetworkFacts {
+                interfaces: vec![Interface {
+                    name: "eno1".into(),
+                    mac: format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
+                    operstate: "up".into(),
+                    carrier: Some(true),
+                    mtu: Some(9000),
+                    ipv4: Some(vec![format!("10.100.0.{}/16", i % 250 + 1)]),
+                }],
+            },
+            persistence,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    #[derive(Default)]
+    struct Lat {
+        hello: Vec<f64>,
+        facts: Vec<f64>,
+        heartbeat: Vec<f64>,
+    }
+
+    fn pct(v: &mut [f64], p: f64) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        if v.is_empty() {
+            return 0.0;
+        }
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    pub fn run(bin: &Path, counts: &[usize], heartbeats: usize, concurrency: usize) -> Result<()> {
+        println!("agents: hello + facts (~{} KB) + {heartbeats} heartbeats each, {concurrency} requests in flight, real e2etd on loopback, SQLite WAL synchronous=FULL",
+            serde_json::to_string(&facts("x", "r", 0))?.len() / 1024);
+        for &n in counts {
+            one(bin, n, heartbeats, concurrency)?;
+        }
+        Ok(())
+    }
+
+    fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("e2et-bench-agents-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("art"))?;
+        let inv = inventory(n);
+        std::fs::write(dir.join("inv.json"), inv.to_string())?;
+        // N runs in flight: provisioning, one boot token each.
+        let mut tokens = Vec::with_capacity(n);
+        {
+            let store = Store::open(&dir.join("e2et.db"))?;
+            for i in 0..n {
+                let run = format!("r{i}");
+                let spec = serde_json::to_string(&inv["hosts"][format!("h{i}")])?;
+                store.create_run(&run, &format!("h{i}"), RunMode::Cold, &spec)?;
+                store.transition(&run, RunState::Provisioning, "bench")?;
+                let token = format!("token-{i}-{}", std::process::id());
+                store.add_token(&run, &hex::encode(e2et_coordinator::api::sha256(&token)))?;
+                tokens.push((run, token));
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut daemon = Command::new(bin.join("e2etd"))
+            .env("RUST_LOG", "warn")
+            .arg("--inventory")
+            .arg(dir.join("inv.json"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--public-url", &url])
+            .arg("--db")
+            .arg(dir.join("e2et.db"))
+            .arg("--artifacts")
+            .arg(dir.join("art"))
+            .args(["--hello-timeout-s", "3600", "--facts-timeout-s", "3600", "--soft-off-timeout-s", "0"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("e2etd.log"))?)
+            .spawn()
+            .context("starting e2etd")?;
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let result = rt.block_on(async {
+            let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while http.get(format!("{url}/healthz")).send().await.is_err() {
+                if Instant::now() > deadline {
+                    bail!("e2etd did not start; see {}", dir.join("e2etd.log").display());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let sem = Arc::new(Semaphore::new(concurrency));
+            let lat = Arc::new(std::sync::Mutex::new(Lat::default()));
+            let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let t0 = Instant::now();
+            let mut tasks = Vec::with_capacity(n);
+            for (i, (run, token)) in tokens.into_iter().enumerate() {
+                let (http, sem, lat, errors, url) = (http.clone(), sem.clone(), lat.clone(), errors.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    let boot_id = format!("{i:08x}-0000-4000-8000-{i:012x}");
+                    let timed = |path: &'static str, body: serde_json::Value| {
+                        let (http, sem, url, token) = (http.clone(), sem.clone(), url.clone(), token.clone());
+                        async move {
+                            let _permit = sem.acquire().await.ok()?;
+                            let t = Instant::now();
+                            let r = http.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send().await.ok()?;
+                            let ok = r.status().is_success();
+                            let _ = r.bytes().await;
+                            ok.then(|| t.elapsed().as_secs_f64() * 1000.0)
+                        }
+                    };
+                    let hello = serde_json::to_value(HelloRequest {
+                        run_id: run.clone(), boot_id: boot_id.clone(), hostname: format!("h{i}"),
+                        macs: vec![], cmdline: format!("e2et.run={run}"), probe_version: "bench".into(),
+                    }).unwrap_or_default();
+                    let f = serde_json::to_value(FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts: facts(&boot_id, &run, i) }).unwrap_or_default();
+                    let hb = serde_json::to_value(HeartbeatRequest { run_id: run.clone(), boot_id: boot_id.clone() }).unwrap_or_default();
+                    let record = |kind: u8, v: Option<f64>| match v {
+                        Some(ms) => {
+                            if let Ok(mut l) = lat.lock() {
+                                match kind { 0 => l.hello.push(ms), 1 => l.facts.push(ms), _ => l.heartbeat.push(ms) }
+                            }
+                        }
+                        None => { errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
+                    };
+                    record(0, timed("/api/v1/agent/hello", hello).await);
+                    record(1, timed("/api/v1/agent/facts", f).await);
+                    for _ in 0..heartbeats {
+                        record(2, timed("/api/v1/agent/heartbeat", hb.clone()).await);
+                    }
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let mut l = std::mem::take(&mut *lat.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+            let total = l.hello.len() + l.facts.len() + l.heartbeat.len();
+            let errs = errors.load(std::sync::atomic::Ordering::Relaxed);
+            let mut all: Vec<f64> = l.hello.iter().chain(&l.facts).chain(&l.heartbeat).copied().collect();
+            println!(
+                "N={n:<6} requests {total:<6} errors {errs:<4} {secs:6.2} s  {:8.0} req/s  p50 {:6.2} ms  p99 {:7.2} ms | hello p99 {:6.2} ms  facts p99 {:6.2} ms  heartbeat p99 {:6.2} ms",
+                total as f64 / secs,
+                pct(&mut all, 0.5),
+                pct(&mut all, 0.99),
+                pct(&mut l.hello, 0.99),
+                pct(&mut l.facts, 0.99),
+                pct(&mut l.heartbeat, 0.99),
+            );
+            Ok(())
+        });
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+}

@@ -66,6 +66,16 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
     },
+    /// Benchmark: N simulated agents (hello, facts, heartbeats) against a real
+    /// e2etd on loopback with N runs in flight.
+    BenchAgents {
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        agents: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        heartbeats: usize,
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+    },
     /// Build the netboot kernel + initramfs into OUT/artifacts.
     BuildNetboot,
     /// Run one scenario; prints `scenario=<name> verdict=<verdict> seconds=<n>`.
@@ -115,6 +125,17 @@ fn run() -> Result<()> {
             qmp_dir,
             stuck,
         } => return pdu_emulator::exec_snmpd(dir, listen, *delay_ms, qmp_dir.as_deref(), stuck),
+        Cmd::BenchAgents {
+            agents,
+            heartbeats,
+            concurrency,
+        } => {
+            let bin = std::env::current_exe()?
+                .parent()
+                .context("binary directory")?
+                .to_path_buf();
+            return bench::agents::run(&bin, agents, *heartbeats, *concurrency);
+        }
         Cmd::BenchPdu { iterations } => {
             let bin = std::env::current_exe()?
                 .parent()
@@ -144,7 +165,10 @@ fn run() -> Result<()> {
         &out,
     )?;
     match cli.cmd {
-        Cmd::PduPass { .. } | Cmd::PduEmulator { .. } | Cmd::BenchPdu { .. } => {
+        Cmd::PduPass { .. }
+        | Cmd::PduEmulator { .. }
+        | Cmd::BenchPdu { .. }
+        | Cmd::BenchAgents { .. } => {
             unreachable!("handled above")
         }
         Cmd::BuildNetboot => {
