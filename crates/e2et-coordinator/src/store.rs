@@ -18,6 +18,8 @@ pub enum StoreError {
     NoRun(String),
     #[error("stored state {0:?} is unknown")]
     BadState(String),
+    #[error("commit failed, nothing of this write is stored: {0}")]
+    Commit(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -54,9 +56,47 @@ pub struct BootRow {
     pub cmdline: String,
 }
 
-pub struct Store {
-    conn: Mutex<Connection>,
+/// The connection and the group-commit state. Writers append to the open
+/// transaction (each in its own savepoint); the first writer of a batch leads:
+/// it lets others join for a moment, then commits once (one fsync for all).
+/// Every writer returns only after its batch is durable.
+struct Inner {
+    conn: Connection,
+    open: bool,
+    batch: u64,
+    led: bool,
+    committed: u64,
+    commit_error: Option<(u64, String)>,
 }
+
+pub struct Store {
+    inner: Mutex<Inner>,
+    committed: std::sync::Condvar,
+}
+
+/// Read access to the connection (derefs to it).
+pub struct Conn<'a>(std::sync::MutexGuard<'a, Inner>);
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0.conn
+    }
+}
+
+/// Runs `f` where blocking is allowed: on a multi-threaded tokio runtime the
+/// worker hands its other tasks over first.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// How long a batch leader waits for others to join before committing.
+const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_micros(400);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs(
@@ -80,9 +120,11 @@ CREATE TABLE IF NOT EXISTS power_log(
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, lifecycle_state TEXT NOT NULL,
   phase TEXT NOT NULL, at TEXT NOT NULL, pdu TEXT NOT NULL, outlet INTEGER NOT NULL,
   action TEXT NOT NULL, observed TEXT, ok INTEGER, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS power_log_run ON power_log(run_id, id);
 CREATE TABLE IF NOT EXISTS boot_requests(
   id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, mac TEXT NOT NULL, run_id TEXT,
   decision TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS boot_requests_mac ON boot_requests(mac, id);
 ";
 
 fn parse_state(s: String) -> Result<RunState> {
@@ -105,39 +147,94 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                open: false,
+                batch: 0,
+                led: false,
+                committed: 0,
+                commit_error: None,
+            }),
+            committed: std::sync::Condvar::new(),
         })
     }
 
-    fn c(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (each call is
-        // one statement or one transaction), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves SQLite consistent (each write
+        // is a savepoint in a transaction), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn c(&self) -> Conn<'_> {
+        Conn(self.lock())
+    }
+
+    /// One atomic write, durable when this returns (group commit).
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        blocking(|| {
+            let mut g = self.lock();
+            if !g.open {
+                g.conn.execute_batch("BEGIN IMMEDIATE")?;
+                g.open = true;
+                g.batch += 1;
+                g.led = false;
+            }
+            let mine = g.batch;
+            g.conn.execute_batch("SAVEPOINT w")?;
+            let r = f(&g.conn);
+            match &r {
+                Ok(_) => g.conn.execute_batch("RELEASE w")?,
+                Err(_) => g.conn.execute_batch("ROLLBACK TO w; RELEASE w")?,
+            }
+            if !g.led {
+                g.led = true;
+                drop(g);
+                std::thread::sleep(GROUP_WINDOW);
+                g = self.lock();
+                let res = g.conn.execute_batch("COMMIT");
+                g.open = false;
+                g.committed = mine;
+                if let Err(e) = res {
+                    // Nothing of the batch is durable: undo it and tell everyone in it.
+                    let _ = g.conn.execute_batch("ROLLBACK");
+                    g.commit_error = Some((mine, e.to_string()));
+                }
+                self.committed.notify_all();
+            } else {
+                while g.committed < mine {
+                    g = self.committed.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            if let Some((b, e)) = &g.commit_error {
+                if *b == mine {
+                    return Err(StoreError::Commit(e.clone()));
+                }
+            }
+            r
+        })
     }
 
     pub fn create_run(&self, id: &str, host: &str, mode: RunMode, spec_json: &str) -> Result<()> {
         let t = now();
-        let mut c = self.c();
-        let tx = c.transaction()?;
-        tx.execute(
-            "INSERT INTO runs(id, host, mode, state, spec_json, created_at, updated_at, note)
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO runs(id, host, mode, state, spec_json, created_at, updated_at, note)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, 'created')",
-            params![id, host, mode.as_str(), spec_json, t],
-        )?;
-        tx.execute(
-            "INSERT INTO transitions(run_id, seq, from_state, to_state, at, note)
+                params![id, host, mode.as_str(), spec_json, t],
+            )?;
+            tx.execute(
+                "INSERT INTO transitions(run_id, seq, from_state, to_state, at, note)
              VALUES (?1, 0, '', 'queued', ?2, 'run created')",
-            params![id, t],
-        )?;
-        tx.commit()?;
-        Ok(())
+                params![id, t],
+            )?;
+            Ok(())
+        })
     }
 
     /// Persists a transition (durably) and returns its sequence number.
     pub fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32> {
         let t = now();
-        let mut c = self.c();
-        let tx = c.transaction()?;
+        self.write(|tx| {
         let from: String = tx
             .query_row("SELECT state FROM runs WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
@@ -155,16 +252,18 @@ impl Store {
             "UPDATE runs SET state = ?2, updated_at = ?3, note = ?4 WHERE id = ?1",
             params![id, to.as_str(), t, note],
         )?;
-        tx.commit()?;
         Ok(seq)
+        })
     }
 
     pub fn set_abort(&self, id: &str, reason: &str, checks_json: &str) -> Result<()> {
-        self.c().execute(
-            "UPDATE runs SET abort_reason = ?2, engine_checks = ?3 WHERE id = ?1",
-            params![id, reason, checks_json],
-        )?;
-        Ok(())
+        self.write(|c| {
+            c.execute(
+                "UPDATE runs SET abort_reason = ?2, engine_checks = ?3 WHERE id = ?1",
+                params![id, reason, checks_json],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn finish(
@@ -175,10 +274,12 @@ impl Store {
         zone: &str,
         report_json: &str,
     ) -> Result<()> {
-        self.c().execute(
+        self.write(|c| {
+            Ok(c.execute(
             "UPDATE runs SET verdict = ?2, score = ?3, zone = ?4, report_json = ?5 WHERE id = ?1",
             params![id, verdict, score, zone, report_json],
-        )?;
+        )?)
+        })?;
         Ok(())
     }
 
@@ -274,10 +375,12 @@ impl Store {
     }
 
     pub fn add_token(&self, run_id: &str, token_hash: &str) -> Result<()> {
-        self.c().execute(
-            "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
-            params![token_hash, run_id, now()],
-        )?;
+        self.write(|c| {
+            Ok(c.execute(
+                "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
+                params![token_hash, run_id, now()],
+            )?)
+        })?;
         Ok(())
     }
 
@@ -312,8 +415,7 @@ impl Store {
     /// Records a hello. A repeated hello of a known boot returns its sequence;
     /// a new boot gets the next one.
     pub fn add_boot(&self, run_id: &str, boot_id: &str, cmdline: &str) -> Result<(u32, bool)> {
-        let mut c = self.c();
-        let tx = c.transaction()?;
+        self.write(|tx| {
         let known: Option<u32> = tx
             .query_row(
                 "SELECT seq FROM boots WHERE run_id = ?1 AND boot_id = ?2",
@@ -333,17 +435,17 @@ impl Store {
             "INSERT INTO boots(run_id, seq, boot_id, hello_at, cmdline) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![run_id, seq, boot_id, now(), cmdline],
         )?;
-        tx.commit()?;
         Ok((seq, true))
+        })
     }
 
     /// Stores a boot's facts once; a repeat post keeps the first copy.
     pub fn add_facts(&self, run_id: &str, seq: u32, boot_id: &str, facts: &Facts) -> Result<bool> {
         let json = serde_json::to_string(facts)?;
-        let n = self.c().execute(
+        let n = self.write(|c| Ok(c.execute(
             "INSERT OR IGNORE INTO facts(run_id, boot_seq, boot_id, facts_json, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![run_id, seq, boot_id, json, now()],
-        )?;
+        )?))?;
         Ok(n == 1)
     }
 
@@ -375,18 +477,18 @@ impl Store {
         outlet: u32,
         action: &str,
     ) -> Result<()> {
-        self.c().execute(
+        self.write(|c| Ok(c.execute(
             "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action) VALUES (?1, ?2, 'intent', ?3, ?4, ?5, ?6)",
             params![run_id, state.as_str(), now(), pdu, outlet, action],
-        )?;
+        )?))?;
         Ok(())
     }
 
     pub fn power_done(&self, run_id: &str, state: RunState, step: &PowerStep) -> Result<()> {
-        self.c().execute(
+        self.write(|c| Ok(c.execute(
             "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action, observed, ok, detail) VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![run_id, state.as_str(), step.at, step.pdu, step.outlet, step.action, step.observed, step.ok, step.detail],
-        )?;
+        )?))?;
         Ok(())
     }
 
@@ -424,10 +526,12 @@ impl Store {
     }
 
     pub fn boot_request(&self, mac: &str, run_id: Option<&str>, decision: &str) -> Result<()> {
-        self.c().execute(
-            "INSERT INTO boot_requests(at, mac, run_id, decision) VALUES (?1, ?2, ?3, ?4)",
-            params![now(), mac, run_id, decision],
-        )?;
+        self.write(|c| {
+            Ok(c.execute(
+                "INSERT INTO boot_requests(at, mac, run_id, decision) VALUES (?1, ?2, ?3, ?4)",
+                params![now(), mac, run_id, decision],
+            )?)
+        })?;
         Ok(())
     }
 

@@ -210,13 +210,29 @@ pub mod agents {
 
     fn facts(boot_id: &str, run: &str, i: usize) -> Facts {
         let mut vulns = BTreeMap::new();
-        for v in ["meltdown", "spectre_v1", "spectre_v2", "mds", "l1tf", "retbleed", "srbds"] {
-            vulns.insert(v.to_string(), "Mitigation: something long enough to be realistic".to_string());
+        for v in [
+            "meltdown",
+            "spectre_v1",
+            "spectre_v2",
+            "mds",
+            "l1tf",
+            "retbleed",
+            "srbds",
+        ] {
+            vulns.insert(
+                v.to_string(),
+                "Mitigation: something long enough to be realistic".to_string(),
+            );
         }
         let mut persistence = BTreeMap::new();
         persistence.insert(
             "/persist/id".into(),
-            PathDigest { exists: true, sha256: Some("ab".repeat(32)), bytes: 36, error: None },
+            PathDigest {
+                exists: true,
+                sha256: Some("ab".repeat(32)),
+                bytes: 36,
+                error: None,
+            },
         );
         Facts {
             version: 1,
@@ -235,7 +251,12 @@ pub mod agents {
                 mem_total_kib: 262_144_000,
                 kernel_release: "6.1.0".into(),
                 block_devices: (0..4)
-                    .map(|d| BlockDevice { name: format!("nvme{d}n1"), size_bytes: 3_840_755_982_336, rotational: Some(false), model: Some("SAMSUNG MZQL23T8HCLS".into()) })
+                    .map(|d| BlockDevice {
+                        name: format!("nvme{d}n1"),
+                        size_bytes: 3_840_755_982_336,
+                        rotational: Some(false),
+                        model: Some("SAMSUNG MZQL23T8HCLS".into()),
+                    })
                     .collect(),
                 modules: (0..80).map(|m| format!("module_{m}")).collect(),
                 vulnerabilities: vulns,
@@ -280,7 +301,8 @@ pub mod agents {
     }
 
     fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()> {
-        let dir = std::env::temp_dir().join(format!("e2et-bench-agents-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("e2et-bench-agents-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("art"))?;
         let inv = inventory(n);
@@ -299,24 +321,40 @@ pub mod agents {
                 tokens.push((run, token));
             }
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let url = format!("http://127.0.0.1:{port}");
         let mut daemon = Command::new(bin.join("e2etd"))
             .env("RUST_LOG", "warn")
             .arg("--inventory")
             .arg(dir.join("inv.json"))
             .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--public-url", &url])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--public-url",
+                &url,
+            ])
             .arg("--db")
             .arg(dir.join("e2et.db"))
             .arg("--artifacts")
             .arg(dir.join("art"))
-            .args(["--hello-timeout-s", "3600", "--facts-timeout-s", "3600", "--soft-off-timeout-s", "0"])
+            .args([
+                "--hello-timeout-s",
+                "3600",
+                "--facts-timeout-s",
+                "3600",
+                "--soft-off-timeout-s",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("e2etd.log"))?)
             .spawn()
             .context("starting e2etd")?;
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
         let result = rt.block_on(async {
             let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
             let deadline = Instant::now() + Duration::from_secs(60);
