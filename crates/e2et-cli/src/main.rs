@@ -48,6 +48,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Hold a failed or incomplete run's host for inspection.
+    Hold {
+        run: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a held host.
+    Release {
+        run: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Print a finished run's report.
     Report {
         run: String,
@@ -198,6 +210,24 @@ async fn run() -> Result<i32> {
                     );
                 }
             }
+            Ok(0)
+        }
+        cmd @ (Cmd::Hold { .. } | Cmd::Release { .. }) => {
+            let (action, run, reason) = match cmd {
+                Cmd::Hold { run, reason } => ("hold", run, reason),
+                Cmd::Release { run, reason } => ("release", run, reason),
+                _ => unreachable!("matched above"),
+            };
+            let resp = c
+                .req(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/runs/{run}/{action}"),
+                )
+                .json(&serde_json::json!({ "reason": reason }))
+                .send()
+                .await?;
+            let v: RunView = Client::check(resp).await?.json().await?;
+            println!("run {} host {}: {} ({})", v.id, v.host, v.state, v.note);
             Ok(0)
         }
         Cmd::Report { run, format } => {

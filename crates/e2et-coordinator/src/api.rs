@@ -79,7 +79,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/agent/heartbeat", post(heartbeat))
         .route("/api/v1/runs", post(create_run).get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
-        .route("/api/v1/runs/{id}/{file}", get(get_report))
+        .route("/api/v1/runs/{id}/{file}", get(get_report).post(run_action))
         .route("/api/v1/hosts", get(hosts))
         .route("/boot/{file}", get(boot_script))
         .nest_service(
@@ -504,6 +504,78 @@ async fn get_report(
         render::render(&report, fmt),
     )
         .into_response())
+}
+
+/// `POST /api/v1/runs/<id>/hold` and `/release` — operator, body
+/// `{"reason": "..."}`. Hold keeps a failed or incomplete run's host for
+/// inspection (no new run starts on it); release hands it back.
+async fn run_action(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> R<Json<RunView>> {
+    operator_auth(&app, &h)?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reason {
+        reason: String,
+    }
+    let r: Reason = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("expected {{\"reason\": \"...\"}}: {e}"),
+        )
+    })?;
+    if r.reason.trim().is_empty() {
+        return Err(ApiErr(
+            StatusCode::BAD_REQUEST,
+            "no_reason",
+            "say why (reason must not be empty)".into(),
+        ));
+    }
+    let ev = match action.as_str() {
+        "hold" => crate::machine::Event::Hold(r.reason.clone()),
+        "release" => crate::machine::Event::Release(r.reason.clone()),
+        _ => {
+            return Err(ApiErr(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no action {action}; use hold or release"),
+            ))
+        }
+    };
+    let run = app.ctx.store.run(&id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {id} not found"),
+    ))?;
+    // Live runs are not held from outside: the engine is acting on them.
+    let allowed = matches!(
+        (run.state, &ev),
+        (
+            RunState::Failed | RunState::Incomplete,
+            crate::machine::Event::Hold(_)
+        ) | (RunState::Holding, crate::machine::Event::Release(_))
+    );
+    let to = crate::machine::next(run.state, &ev).ok().filter(|_| allowed).ok_or(ApiErr(
+        StatusCode::CONFLICT,
+        "bad_state",
+        format!("run {id} is {}; only failed or incomplete runs can be held, and only held runs released", run.state),
+    ))?;
+    app.ctx.store.transition(
+        &id,
+        to,
+        &format!("{action} by operator: {}", r.reason.trim()),
+    )?;
+    info!(run = %id, %action, reason = %r.reason, "operator action");
+    let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        "run vanished".into(),
+    ))?;
+    Ok(Json(view(&app, row)?))
 }
 
 /// `GET /api/v1/hosts` — operator. Inventory hosts with their last run.

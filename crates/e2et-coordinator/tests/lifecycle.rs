@@ -547,6 +547,43 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
         "{:?}",
         rep.reasons
     );
+    // The operator holds the failed host, then releases it; reasons required.
+    let url = |a: &str| format!("{}/api/v1/runs/{}/{a}", e.url, v.id);
+    let r = c
+        .post(url("hold"))
+        .json(&json!({"reason": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let held: RunView = c
+        .post(url("hold"))
+        .json(&json!({"reason": "relay 1 stuck, checking the PDU"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held.state.as_str(), "holding");
+    assert!(held.note.contains("relay 1 stuck"), "{}", held.note);
+    let r = c
+        .post(url("hold"))
+        .json(&json!({"reason": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let rel: RunView = c
+        .post(url("release"))
+        .json(&json!({"reason": "PDU relay replaced"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rel.state.as_str(), "released");
 }
 
 /// Waits for a daemon armed with --crash-after to abort.
