@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Reads the lab's JUnit reports with junitparser (a real JUnit consumer) and
+checks what a CI dashboard would show: the passing run has no failures, the
+failing runs fail on the checks the scenarios name, and every test case
+carries its check title and evidence."""
+import sys
+from junitparser import JUnitXml, Failure, Error
+
+out = sys.argv[1] if len(sys.argv) > 1 else "lab-out"
+
+
+def load(scenario):
+    xml = JUnitXml.fromfile(f"{out}/{scenario}/report.junit.xml")
+    cases = [(suite.name, case) for suite in xml for case in suite]
+    return xml, cases
+
+
+def failed(cases):
+    return [c.name for _, c in cases if any(isinstance(r, (Failure, Error)) for r in c.result)]
+
+
+problems = []
+xml, cases = load("pass")
+if failed(cases):
+    problems.append(f"pass: failures {failed(cases)}")
+checks = [c for _, c in cases if not c.name.startswith("verdict")]
+if not all(" — " in c.name and "evidence:" in (c.system_out or "") for c in checks):
+    problems.append("pass: a test case lacks its title or evidence")
+print(f"junit pass: {len(cases)} cases, {len(failed(cases))} failed")
+
+for scenario, check in [
+    ("persistence-loss", "storage.persistent.unchanged:/var/lib/sss/db/cache_lab.e2et.test.ldb"),
+    ("hard-fail", "platform.memory.min"),
+]:
+    _, cases = load(scenario)
+    f = failed(cases)
+    if not any(name.startswith(check) for name in f):
+        problems.append(f"{scenario}: {check} not among failures {f}")
+    if not any("verdict" in name for name in f):
+        problems.append(f"{scenario}: the verdict case does not fail")
+    print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
+
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
