@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Facts {
     pub version: u32,
     pub probe_version: String,
@@ -19,7 +19,7 @@ pub struct Facts {
     pub errors: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct FirstBootFacts {
     pub boot_id: String,
     pub cmdline: String,
@@ -29,7 +29,7 @@ pub struct FirstBootFacts {
     pub init: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct PlatformFacts {
     pub cpu_model: String,
     pub cpu_count: u32,
@@ -41,7 +41,7 @@ pub struct PlatformFacts {
     pub vulnerabilities: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct BlockDevice {
     pub name: String,
     pub size_bytes: u64,
@@ -49,12 +49,12 @@ pub struct BlockDevice {
     pub model: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct NetworkFacts {
     pub interfaces: Vec<Interface>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct Interface {
     pub name: String,
     pub mac: String,
@@ -69,7 +69,7 @@ pub struct Interface {
     pub ipv4: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PathDigest {
     pub exists: bool,
     /// sha256 of a file's bytes, or of a directory's sorted (relative path, kind,

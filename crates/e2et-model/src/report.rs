@@ -6,7 +6,19 @@ use std::fmt;
 
 /// Score zones. Below 60 a host is unusable; p60 minimally usable; p80 lab host;
 /// p90 release candidate; p95 GA; p99 production-critical.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Zone {
     Unusable,
@@ -55,7 +67,7 @@ impl fmt::Display for Zone {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Passed,
@@ -81,7 +93,7 @@ impl fmt::Display for Verdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateResult {
     pub gate: Gate,
     pub applicable_weight: u32,
@@ -91,7 +103,7 @@ pub struct GateResult {
 }
 
 /// One validation: the checks of one boot's facts against the spec.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Validation {
     /// 1 for the first boot, 2 after the power cycle.
     pub boot_seq: u32,
@@ -103,7 +115,7 @@ pub struct Validation {
 }
 
 /// How many times each lifecycle action happened in the run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LifecycleCounts {
     pub provisionings: u32,
     pub power_cycles: u32,
@@ -112,7 +124,7 @@ pub struct LifecycleCounts {
 }
 
 /// One PDU action with the state read back afterwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerStep {
     pub at: String,
     pub pdu: String,
@@ -126,7 +138,7 @@ pub struct PowerStep {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transition {
     pub seq: u32,
     pub from: String,
@@ -136,7 +148,7 @@ pub struct Transition {
 }
 
 /// Fields that change from run to run, kept apart so two reports diff cleanly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunInfo {
     pub id: String,
     pub started_at: String,
@@ -145,7 +157,7 @@ pub struct RunInfo {
     pub power_steps: Vec<PowerStep>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: u32,
     pub host: String,

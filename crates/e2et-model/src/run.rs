@@ -3,7 +3,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A state of one acceptance run. See DESIGN.md, "The lifecycle".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Queued,
@@ -102,7 +114,9 @@ impl fmt::Display for RunState {
 
 /// Cold runs go through the whole lifecycle; quick runs skip provisioning and
 /// can at best be transient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
     #[default]

@@ -31,6 +31,11 @@ enum Cmd {
         #[arg(long, default_value = "offline")]
         run_id: String,
     },
+    /// Print the JSON Schema of the report or of the facts document.
+    Schema {
+        #[arg(value_enum)]
+        kind: e2et_score::SchemaKind,
+    },
     /// Render a stored report JSON as json, md or junit.
     Render {
         report: PathBuf,
@@ -85,6 +90,7 @@ fn run() -> Result<()> {
             let v = score_validation(&Policy::default(), 1, &f.first_boot.boot_id, checks);
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        Cmd::Schema { kind } => print!("{}", e2et_score::schema(kind)),
         Cmd::Render { report, format } => {
             let r: Report = serde_json::from_str(
                 &std::fs::read_to_string(&report)

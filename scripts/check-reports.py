@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Reads the lab's JUnit reports with junitparser (a real JUnit consumer) and
-checks what a CI dashboard would show: the passing run has no failures, the
-failing runs fail on the checks the scenarios name, and every test case
-carries its check title and evidence."""
+"""Reads the lab's reports as their consumers do. JUnit with junitparser: the
+passing run has no failures, the failing runs fail on the checks the
+scenarios name, and every check case carries its title and evidence. JSON
+with jsonschema against the published docs/schema/report.schema.json, which
+must also reject a report missing its verdict."""
+import copy
+import json
 import sys
+import jsonschema
 from junitparser import JUnitXml, Failure, Error
 
 out = sys.argv[1] if len(sys.argv) > 1 else "lab-out"
@@ -39,6 +43,22 @@ for scenario, check in [
     if not any("verdict" in name for name in f):
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
+
+schema = json.load(open("docs/schema/report.schema.json"))
+for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
+    report = json.load(open(f"{out}/{scenario}/report.json"))
+    try:
+        jsonschema.validate(report, schema)
+    except jsonschema.ValidationError as e:
+        problems.append(f"{scenario}: report.json does not match the schema: {e.message}")
+    broken = copy.deepcopy(report)
+    del broken["verdict"]
+    try:
+        jsonschema.validate(broken, schema)
+        problems.append("the schema accepts a report without a verdict")
+    except jsonschema.ValidationError:
+        pass
+print("report.json of pass, persistence-loss, hard-fail, crash: valid against docs/schema/report.schema.json")
 
 if problems:
     print("\n".join(problems))
