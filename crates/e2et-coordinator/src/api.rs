@@ -87,8 +87,47 @@ pub fn router(app: Shared) -> Router {
             tower_http::services::ServeDir::new(app.cfg.artifacts.clone()),
         )
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+/// Times every request by its route pattern (not the raw path, so run ids
+/// and MACs do not explode the label set).
+async fn observe(
+    State(app): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| {
+            if req.uri().path().starts_with("/boot/artifacts/") {
+                "/boot/artifacts".into()
+            } else {
+                "unmatched".into()
+            }
+        });
+    let t = std::time::Instant::now();
+    let resp = next.run(req).await;
+    app.ctx
+        .metrics
+        .http(&route, resp.status().as_u16(), t.elapsed());
+    resp
+}
+
+/// `GET /metrics` — Prometheus text format (no auth: scrape from the
+/// management network).
+async fn metrics(State(app): State<Shared>) -> R<Response> {
+    let (runs, verdicts) = app.ctx.store.counts()?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.ctx.metrics.render(&runs, &verdicts),
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------- agent API

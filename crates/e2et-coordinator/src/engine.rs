@@ -52,6 +52,7 @@ pub struct Ctx {
     pub inventory: Inventory,
     /// A driver per PDU, or why it could not be built (a missing secret).
     pub drivers: HashMap<String, Result<Arc<dyn PowerDriver>, String>>,
+    pub metrics: crate::metrics::Metrics,
     /// When each run's boot-1 agent was told to power off (soft off).
     pub poweroff_sent: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
     pub cfg: EngineConfig,
@@ -108,6 +109,8 @@ struct StoreLog<'a> {
     store: &'a Store,
     run_id: &'a str,
     state: RunState,
+    /// When the current command was sent, for the PDU latency metric.
+    started: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl StepLog for StoreLog<'_> {
@@ -119,11 +122,19 @@ impl StepLog for StoreLog<'_> {
             error!(error = %e, "cannot record power intent");
         }
         crash_if(self.ctx, &format!("intent:{action}"));
+        if let Ok(mut t) = self.started.lock() {
+            *t = Some(std::time::Instant::now());
+        }
         info!(pdu, outlet, action, "power command");
     }
     fn done(&self, step: &PowerStep) {
         if let Err(e) = self.store.power_done(self.run_id, self.state, step) {
             error!(error = %e, "cannot record power step");
+        }
+        if let Some(t) = self.started.lock().ok().and_then(|mut t| t.take()) {
+            self.ctx
+                .metrics
+                .pdu(&step.pdu, &step.action, step.ok, t.elapsed());
         }
         info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
     }
@@ -333,6 +344,7 @@ async fn perform(
                 store: &ctx.store,
                 run_id,
                 state,
+                started: Default::default(),
             };
             // Steps already read back in this state (a resumed run) are not
             // repeated: the store justifies every power action exactly once.
@@ -427,6 +439,7 @@ async fn perform(
                 store: &ctx.store,
                 run_id,
                 state,
+                started: Default::default(),
             };
             let r = async {
                 let off_done = steps_done(ctx, run_id, state, "off", &feeds)?;

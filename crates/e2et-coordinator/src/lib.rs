@@ -4,4 +4,5 @@ pub mod api;
 pub mod dnsmasq;
 pub mod engine;
 pub mod machine;
+pub mod metrics;
 pub mod store;

@@ -206,6 +206,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             crash_after: a.crash_after.clone(),
         },
         wakers: Default::default(),
+        metrics: Default::default(),
         poweroff_sent: Default::default(),
         policy: Default::default(),
     });

@@ -535,6 +535,20 @@ impl Store {
         Ok(())
     }
 
+    /// (state, count) and (verdict, count) over all runs, for /metrics.
+    pub fn counts(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
+        let c = self.c();
+        let q = |sql: &str| -> Result<Vec<(String, u64)>> {
+            let mut st = c.prepare(sql)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok((
+            q("SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state")?,
+            q("SELECT verdict, COUNT(*) FROM runs WHERE verdict IS NOT NULL GROUP BY verdict ORDER BY verdict")?,
+        ))
+    }
+
     /// Last boot-script request of a MAC: (time, decision).
     pub fn last_boot_request(&self, mac: &str) -> Result<Option<(String, String)>> {
         Ok(self

@@ -48,6 +48,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
         drivers,
         cfg: EngineConfig::default(),
         wakers: Default::default(),
+        metrics: Default::default(),
         poweroff_sent: Default::default(),
         policy: Default::default(),
     });

@@ -492,6 +492,24 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .await
         .unwrap();
     assert!(s.contains("sanboot"), "{s}");
+    // Prometheus metrics saw the run, the agent API and the PDU.
+    let m = c
+        .get(format!("{}/metrics", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("e2et_runs{state=\"passed\"} 1"), "{m}");
+    assert!(m.contains("e2et_run_verdicts{verdict=\"passed\"} 1"), "{m}");
+    assert!(m.contains("e2et_http_request_duration_seconds_count{route=\"/api/v1/agent/hello\",status=\"200\"} 2"), "{m}");
+    assert!(
+        m.contains(
+            "e2et_pdu_command_duration_seconds_count{pdu=\"q\",action=\"off\",ok=\"true\"} 2"
+        ),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
