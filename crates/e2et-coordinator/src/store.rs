@@ -48,6 +48,9 @@ pub struct RunRow {
     pub engine_checks: String,
 }
 
+/// (label, count) pairs.
+pub type Counts = Vec<(String, u64)>;
+
 #[derive(Debug, Clone)]
 pub struct BootRow {
     pub seq: u32,
@@ -536,7 +539,7 @@ impl Store {
     }
 
     /// (state, count) and (verdict, count) over all runs, for /metrics.
-    pub fn counts(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
+    pub fn counts(&self) -> Result<(Counts, Counts)> {
         let c = self.c();
         let q = |sql: &str| -> Result<Vec<(String, u64)>> {
             let mut st = c.prepare(sql)?;
