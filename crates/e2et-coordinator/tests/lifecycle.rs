@@ -566,18 +566,13 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
         rep.reasons
     );
     // The operator holds the failed host, then releases it; reasons required.
-    let url = |a: &str| format!("{}/api/v1/runs/{}/{a}", e.url, v.id);
-    let r = c
-        .post(url("hold"))
-        .json(&json!({"reason": ""}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let held: RunView = c
-        .post(url("hold"))
-        .json(&json!({"reason": "relay 1 stuck, checking the PDU"}))
-        .send()
+    let act = |action: &str, reason: &str| {
+        c.post(format!("{}/api/v1/runs/{}/{action}", e.url, v.id))
+            .json(&json!({ "reason": reason }))
+            .send()
+    };
+    assert_eq!(act("hold", "").await.unwrap().status(), 400);
+    let held: RunView = act("hold", "relay 1 stuck, checking the PDU")
         .await
         .unwrap()
         .json()
@@ -585,17 +580,8 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
         .unwrap();
     assert_eq!(held.state.as_str(), "holding");
     assert!(held.note.contains("relay 1 stuck"), "{}", held.note);
-    let r = c
-        .post(url("hold"))
-        .json(&json!({"reason": "again"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
-    let rel: RunView = c
-        .post(url("release"))
-        .json(&json!({"reason": "PDU relay replaced"}))
-        .send()
+    assert_eq!(act("hold", "again").await.unwrap().status(), 409);
+    let rel: RunView = act("release", "PDU relay replaced")
         .await
         .unwrap()
         .json()
@@ -619,10 +605,7 @@ fn wait_crash(e: &mut Daemon, dir: &Path) {
                     logs += &std::fs::read_to_string(f.path()).unwrap_or_default();
                 }
             }
-            let pid = e.child.id();
-            let fd2 = std::fs::read_link(format!("/proc/{pid}/fd/2")).ok();
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            panic!("e2etd did not hit its crash point (pid {pid}, url {}, stderr {fd2:?}, cmd {cmd:?}); its log:\n{logs}", e.url);
+            panic!("e2etd did not hit its crash point; its log:\n{logs}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
