@@ -29,6 +29,7 @@ enum Format {
     Json,
     Md,
     Junit,
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -235,6 +236,7 @@ async fn run() -> Result<i32> {
                 Format::Json => "report.json",
                 Format::Md => "report.md",
                 Format::Junit => "report.junit.xml",
+                Format::Html => "report.html",
             };
             let resp = c
                 .req(reqwest::Method::GET, &format!("/api/v1/runs/{run}/{file}"))

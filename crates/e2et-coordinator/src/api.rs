@@ -86,6 +86,7 @@ pub fn router(app: Shared) -> Router {
             "/boot/artifacts",
             tower_http::services::ServeDir::new(app.cfg.artifacts.clone()),
         )
+        .route("/", get(dashboard))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
@@ -117,6 +118,64 @@ async fn observe(
         .metrics
         .http(&route, resp.status().as_u16(), t.elapsed());
     resp
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /` — the dashboard: hosts with their last run, and the runs with
+/// links to their reports. Server-rendered, no scripts; it refreshes itself
+/// every 5 s. Read-only and without secrets, so it needs no token.
+async fn dashboard(State(app): State<Shared>) -> R<Response> {
+    let runs = app.ctx.store.runs()?;
+    let mut s = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
+<title>e2et</title><style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.2em .5em}\
+table{border-collapse:collapse}.passed{background:#dfd}.failed{background:#fdd}.incomplete,.holding{background:#ffd}</style>\
+</head><body><h1>e2et</h1><h2>Hosts</h2><table><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th></tr>",
+    );
+    for (name, spec) in &app.ctx.inventory.hosts {
+        let last = runs.iter().find(|r| &r.host == name);
+        let cell = |v: Option<String>| html_escape(&v.unwrap_or_else(|| "-".into()));
+        s.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            last.map_or("", |r| r.state.as_str()),
+            html_escape(name),
+            html_escape(&spec.fqdn),
+            spec.required_zone,
+            cell(last.map(|r| r.id.clone())),
+            cell(last.map(|r| r.state.to_string())),
+            cell(last.and_then(|r| r.verdict.clone())),
+            cell(last.and_then(|r| r.score).map(|x| format!("{x:.2}"))),
+            cell(last.and_then(|r| r.zone.clone())),
+            cell(last.map(|r| r.note.clone())),
+        ));
+    }
+    s.push_str("</table><h2>Runs</h2><table><tr><th>run</th><th>host</th><th>state</th><th>verdict</th><th>score</th><th>updated</th><th>note</th><th>reports</th></tr>");
+    for r in runs.iter().take(200) {
+        let id = html_escape(&r.id);
+        let reports = if r.report_json.is_some() {
+            format!("<a href=\"/api/v1/runs/{id}/report.html\">html</a> <a href=\"/api/v1/runs/{id}/report.md\">md</a> <a href=\"/api/v1/runs/{id}/report.json\">json</a> <a href=\"/api/v1/runs/{id}/report.junit.xml\">junit</a>")
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "<tr class=\"{}\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{reports}</td></tr>",
+            r.state.as_str(),
+            html_escape(&r.host),
+            r.state,
+            html_escape(r.verdict.as_deref().unwrap_or("-")),
+            r.score.map_or("-".into(), |x| format!("{x:.2}")),
+            html_escape(&r.updated_at),
+            html_escape(&r.note),
+        ));
+    }
+    s.push_str("</table></body></html>\n");
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], s).into_response())
 }
 
 /// `GET /metrics` — Prometheus text format (no auth: scrape from the
@@ -517,11 +576,12 @@ async fn get_report(
         "report.json" => (render::Format::Json, "application/json"),
         "report.md" => (render::Format::Md, "text/markdown; charset=utf-8"),
         "report.junit.xml" => (render::Format::Junit, "application/xml"),
+        "report.html" => (render::Format::Html, "text/html; charset=utf-8"),
         _ => {
             return Err(ApiErr(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("no {file}; use report.json, report.md or report.junit.xml"),
+                format!("no {file}; use report.json, report.md, report.junit.xml or report.html"),
             ))
         }
     };

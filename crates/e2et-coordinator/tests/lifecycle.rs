@@ -492,6 +492,32 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .await
         .unwrap();
     assert!(s.contains("sanboot"), "{s}");
+    // The dashboard and the HTML report show the run.
+    let page = c
+        .get(format!("{}/", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&run) && page.contains("<tr class=\"passed\"><td>vm1</td>"),
+        "{page}"
+    );
+    let h = c
+        .get(format!("{}/api/v1/runs/{run}/report.html", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        h.contains("vm1: <span class=\"verdict passed\">passed</span>")
+            && h.contains("Power steps"),
+        "{h}"
+    );
     // Prometheus metrics saw the run, the agent API and the PDU.
     let m = c
         .get(format!("{}/metrics", e.url))

@@ -8,6 +8,7 @@ pub enum Format {
     Json,
     Md,
     Junit,
+    Html,
 }
 
 pub fn render(r: &Report, f: Format) -> String {
@@ -15,6 +16,7 @@ pub fn render(r: &Report, f: Format) -> String {
         Format::Json => json(r),
         Format::Md => markdown(r),
         Format::Junit => junit(r),
+        Format::Html => html(r),
     }
 }
 
@@ -137,6 +139,89 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
+    s
+}
+
+/// A self-contained HTML page (no scripts, no external assets): verdict,
+/// reasons, each validation's checks with expected, observed and evidence,
+/// the run checks and the power steps.
+pub fn html(r: &Report) -> String {
+    let e = xml_escape;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{host} {verdict}</title>\
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:.2em .5em;vertical-align:top}}\
+table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}}.not_run{{background:#ffd}}</style></head><body>\
+<h1>{host}: <span class=\"verdict {verdict}\">{verdict}</span></h1><p>{mode} run <code>{id}</code>; score <b>{score:.2}</b>, zone <b>{zone}</b> (required {req}); \
+{prov} provisioning, {pc} power cycle, {boots} boots, {vals} validations.</p><ul>",
+        host = e(&r.host),
+        verdict = r.verdict,
+        mode = r.mode.as_str(),
+        id = e(&r.run.id),
+        score = r.score,
+        zone = r.zone,
+        req = r.required_zone,
+        prov = r.lifecycle.provisionings,
+        pc = r.lifecycle.power_cycles,
+        boots = r.lifecycle.boots,
+        vals = r.lifecycle.validations,
+    );
+    for reason in &r.reasons {
+        let _ = write!(s, "<li>{}</li>", e(reason));
+    }
+    s.push_str("</ul>");
+    let table = |s: &mut String, title: &str, checks: &[Check]| {
+        let _ = write!(s, "<h2>{}</h2><table><tr><th>check</th><th>gate</th><th>severity</th><th>outcome</th><th>expected</th><th>observed</th><th>evidence</th></tr>", e(title));
+        for c in checks {
+            let class = if c.failed() {
+                "fail"
+            } else if c.passed() {
+                "pass"
+            } else {
+                "not_run"
+            };
+            let _ = write!(
+                s,
+                "<tr class=\"{class}\"><td><code>{}</code><br>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&c.id),
+                e(&c.title),
+                c.gate,
+                c.severity,
+                e(&outcome_text(c).replace("**", "")),
+                e(c.expected.as_deref().unwrap_or("-")),
+                e(c.observed.as_deref().unwrap_or("-")),
+                e(&c.evidence)
+            );
+        }
+        s.push_str("</table>");
+    };
+    table(&mut s, "Run checks", &r.run_checks);
+    for v in &r.validations {
+        table(
+            &mut s,
+            &format!(
+                "Boot {} ({}): score {:.2}, zone {}",
+                v.boot_seq, v.boot_id, v.score, v.zone
+            ),
+            &v.checks,
+        );
+    }
+    s.push_str("<h2>Power steps</h2><table><tr><th>at</th><th>PDU</th><th>outlet</th><th>action</th><th>read back</th><th>detail</th></tr>");
+    for p in &r.run.power_steps {
+        let _ = write!(
+            s,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if p.ok { "pass" } else { "fail" },
+            e(&p.at),
+            e(&p.pdu),
+            p.outlet,
+            e(&p.action),
+            e(p.observed.as_deref().unwrap_or("nothing")),
+            e(&p.detail)
+        );
+    }
+    s.push_str("</table></body></html>\n");
     s
 }
 
@@ -360,6 +445,16 @@ mod tests {
                 power_steps: vec![],
             },
         )
+    }
+
+    #[test]
+    fn html_escapes_and_marks_failures() {
+        let h = html(&report(Outcome::Fail));
+        assert!(h.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
+        assert!(h.contains(
+            "<tr class=\"fail\"><td><code>storage.persistent.unchanged:/var/lib/sss</code>"
+        ));
+        assert!(!h.contains("<script"));
     }
 
     #[test]
