@@ -345,11 +345,23 @@ impl Store {
     }
 
     /// The host's run that is not yet finished, if any.
+    /// Reads only that host's runs (index runs_host): this is on the path of
+    /// every boot-script request and every run creation.
     pub fn active_run_for_host(&self, host: &str) -> Result<Option<RunRow>> {
-        Ok(self
-            .runs()?
-            .into_iter()
-            .find(|r| r.host == host && !r.state.is_terminal()))
+        let c = self.c();
+        let mut stmt = c.prepare(&format!(
+            "SELECT {} FROM runs WHERE host = ?1 ORDER BY created_at DESC, id DESC",
+            Self::COLS
+        ))?;
+        let rows = stmt.query_map([host], Self::row)?;
+        for r in rows {
+            let (mut row, st) = r?;
+            row.state = parse_state(st)?;
+            if !row.state.is_terminal() {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 
     pub fn transitions(&self, id: &str) -> Result<Vec<Transition>> {
@@ -602,5 +614,19 @@ mod tests {
         assert_eq!(s.add_boot("r1", "b1", "c").unwrap(), (1, true));
         assert_eq!(s.add_boot("r1", "b1", "c").unwrap(), (1, false));
         assert_eq!(s.add_boot("r1", "b2", "c").unwrap(), (2, true));
+    }
+
+    #[test]
+    fn active_run_is_the_hosts_unfinished_one() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.db")).unwrap();
+        s.create_run("r1", "vm1", RunMode::Cold, "{}").unwrap();
+        s.transition("r1", RunState::Failed, "x").unwrap();
+        s.create_run("r2", "vm2", RunMode::Cold, "{}").unwrap();
+        assert!(s.active_run_for_host("vm1").unwrap().is_none());
+        s.create_run("r3", "vm1", RunMode::Cold, "{}").unwrap();
+        assert_eq!(s.active_run_for_host("vm1").unwrap().unwrap().id, "r3");
+        assert_eq!(s.active_run_for_host("vm2").unwrap().unwrap().id, "r2");
+        assert!(s.active_run_for_host("vm3").unwrap().is_none());
     }
 }
