@@ -7,6 +7,54 @@
   site = {
     name = "lab";
     domain = "lab.e2et.test";
+    # The site's DNS (its IPAM), handed to hosts over DHCP. In the lab this is
+    # a DNS-only dnsmasq holding the lab hosts' A and PTR records.
+    dnsServers = [ "10.99.0.1" ];
+  };
+
+  # Bundles of expectations. A host names one with `profile` and overrides
+  # only what differs in its own `expect` (objects merge field by field;
+  # lists and values replace). Unset fields keep the defaults documented in
+  # docs/policy.md: SSH, time sync, logging, DNS and a default route are
+  # expected unless a profile says otherwise.
+  profiles = {
+    # The lab's netboot VM: a busybox initramfs (RAM root) with the probe, a
+    # persistent virtio disk at /persist, busybox syslogd. It runs no sshd and
+    # no NTP client, and says so here rather than failing or passing silently.
+    lab-netboot = {
+      firstBoot = {
+        ssh = false;
+        timeSync = false;
+        init = "busybox";
+        cmdline = [ "console=ttyS0,115200" ];
+      };
+      storage = {
+        rootFstype = "rootfs";
+        mounts = [ "/persist" ];
+      };
+      service.required = [ "syslogd" ];
+    };
+
+    # A FreeIPA/SSSD client: SSSD is required (its absence is a hard fail),
+    # with its state private and persistent, directory users resolvable,
+    # sudo and SSH keys through SSSD, and a local break-glass account.
+    aaa-domain-client = {
+      identity = {
+        sssd = true;
+        users = [ "e2et-canary" ];
+        offlineCache = true;
+        keytab = true;
+        ipa = true;
+        sudoSss = true;
+        sshKeysSss = true;
+        breakGlass = "rescue";
+      };
+      service.required = [
+        "sshd|ssh"
+        "sssd"
+        "chronyd|chrony|systemd-timesyncd"
+      ];
+    };
   };
 
   pdus = {

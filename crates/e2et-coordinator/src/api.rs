@@ -77,6 +77,10 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/agent/hello", post(hello))
         .route("/api/v1/agent/facts", post(facts))
         .route("/api/v1/agent/heartbeat", post(heartbeat))
+        .route(
+            "/api/v1/agent/throughput",
+            post(throughput).layer(DefaultBodyLimit::max(MAX_THROUGHPUT_BYTES)),
+        )
         .route("/api/v1/runs", post(create_run).get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route("/api/v1/runs/{id}/{file}", get(get_report).post(run_action))
@@ -281,10 +285,54 @@ async fn hello(
     ))?;
     let spec: e2et_model::HostSpec =
         serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
+    let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
     Ok(Json(HelloResponse {
         boot_seq: seq,
-        persistent_paths: spec.expect.persistent_paths,
+        probe: spec.expect.probe_spec(&spec.fqdn, &spec.ip, tcp_url),
     }))
+}
+
+/// The largest upload the throughput test may send (the spec caps it at 4 GiB).
+const MAX_THROUGHPUT_BYTES: usize = 4 << 30;
+
+/// `POST /api/v1/agent/throughput` — agent token (of a live run). Reads and
+/// discards the body, answering how many bytes arrived and how long it took:
+/// the probe's TCP throughput test.
+async fn throughput(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    body: axum::body::Body,
+) -> R<Json<serde_json::Value>> {
+    let token = bearer(&h).ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "no_token",
+        "Authorization: Bearer <run token> required".into(),
+    ))?;
+    let hash = hex::encode(sha256(token));
+    let (run_id, _) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+        "token not issued by this coordinator".into(),
+    ))?;
+    agent_auth(&app, &h, &run_id)?;
+    let t = std::time::Instant::now();
+    let mut bytes: u64 = 0;
+    let mut stream = body.into_data_stream();
+    use futures_util::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiErr(
+                StatusCode::BAD_REQUEST,
+                "body",
+                format!("upload broke off after {bytes} bytes: {e}"),
+            )
+        })?;
+        bytes += chunk.len() as u64;
+    }
+    Ok(Json(serde_json::json!({
+        "bytes": bytes,
+        "seconds": t.elapsed().as_secs_f64(),
+    })))
 }
 
 /// `POST /api/v1/agent/facts` — agent token. Stores one boot's facts (once).
@@ -303,6 +351,18 @@ async fn facts(
             "no_hello",
             "say hello for this boot first".into(),
         ))?;
+    if req.facts.version != e2et_model::FACTS_VERSION {
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "facts_version",
+            format!(
+                "facts version {} from probe {}; this coordinator reads version {} (update the netboot image or the coordinator so they match)",
+                req.facts.version,
+                req.facts.probe_version,
+                e2et_model::FACTS_VERSION
+            ),
+        ));
+    }
     if req.facts.first_boot.boot_id != req.boot_id {
         return Err(ApiErr(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -37,6 +37,14 @@ pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> String {
         let _ = writeln!(s, "dhcp-host={mac},{},{name}", h.ip);
     }
     let _ = writeln!(s, "domain={}", inv.site.domain);
+    if !inv.site.dns_servers.is_empty() {
+        // The site's DNS (IPAM), not this dnsmasq: port=0 keeps it out of DNS.
+        let _ = writeln!(
+            s,
+            "dhcp-option=option:dns-server,{}",
+            inv.site.dns_servers.join(",")
+        );
+    }
     let _ = writeln!(s, "# hosts not in the inventory get no answer");
     let _ = writeln!(s, "dhcp-ignore=tag:!known");
     let _ = writeln!(s, "dhcp-match=set:ipxe,175\ndhcp-userclass=set:ipxe,iPXE");
@@ -74,8 +82,9 @@ mod tests {
     fn answers_only_inventory_macs_and_chains_ipxe() {
         let inv = Inventory::from_json(
             &serde_json::json!({
-                "version": 1, "site": {"name": "lab", "domain": "lab.test"},
+                "version": 1, "site": {"name": "lab", "domain": "lab.test", "dnsServers": ["10.99.0.1"]},
                 "pdus": {"p": {"driver": "qmp", "address": "/x", "outlets": 2}},
+                "profiles": {"lab": {}},
                 "hosts": {"vm1": {"mac": "52:54:00:AA:00:01", "ip": "10.99.0.11", "fqdn": "vm1.lab.test",
                     "power": [{"pdu": "p", "outlet": 1}], "console": "serial", "profile": "lab", "requiredZone": "p90"}}
             })
@@ -98,5 +107,7 @@ mod tests {
         assert!(c.contains("dhcp-ignore=tag:!known\n"));
         assert!(c.contains("dhcp-boot=tag:ipxe,http://10.99.0.1:8080/boot/start.ipxe\n"));
         assert!(c.contains("dhcp-range=::,constructor:br0,ra-only\n"));
+        assert!(c.contains("dhcp-option=option:dns-server,10.99.0.1\n"));
+        assert!(c.contains("port=0\n"), "this dnsmasq serves no DNS");
     }
 }

@@ -760,7 +760,18 @@ pub fn build_report(
         required_zone: spec.required_zone,
         lifecycle,
         aborted: run.abort_reason.filter(|s| !s.is_empty()),
-        drift: vec![],
+        drift: {
+            let mut d: Vec<String> = facts
+                .iter()
+                .flat_map(|(seq, _, f)| {
+                    e2et_score::drift(spec, f)
+                        .into_iter()
+                        .map(move |x| format!("boot {seq}: {x}"))
+                })
+                .collect();
+            d.dedup();
+            d
+        },
     };
     Ok(assemble_report(
         rf,

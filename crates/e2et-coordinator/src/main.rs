@@ -115,7 +115,7 @@ fn run() -> Result<()> {
     let inv_path = cli
         .inventory
         .context("--inventory (or E2ET_INVENTORY) is required")?;
-    let inventory = e2et_pdu::inventory::load(&inv_path)?;
+    let inventory = e2et_inventory::load(&inv_path)?;
     match cli.cmd {
         Cmd::CheckConfig => {
             // Secrets are not available at build time: only the settings are

@@ -16,6 +16,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
         &serde_json::json!({
             "version": 1, "site": {"name": "f", "domain": "f.test"},
             "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 2}},
+            "profiles": {"p": {}},
             "hosts": {"vm1": {"mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "vm1.f.test",
                 "power": [{"pdu": "q", "outlet": 1}], "console": "s", "profile": "p", "requiredZone": "p90"}}
         })

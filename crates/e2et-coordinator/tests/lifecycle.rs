@@ -4,7 +4,6 @@
 use e2et_model::api::*;
 use e2et_model::facts::*;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -84,6 +83,7 @@ fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
     let inv = json!({
         "version": 1, "site": {"name": "t", "domain": "t.test"},
         "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 4, "cycleDelayS": 0}},
+        "profiles": {"lab": {}},
         "hosts": {"vm1": {"mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
             "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
             "expect": {"cpus": 2, "minRamMib": if extra_ram { 65536 } else { 100 }, "persistentPaths": ["/persist/id"]},
@@ -169,47 +169,17 @@ async fn wait_state(c: &reqwest::Client, url: &str, id: &str, want: &str) -> Run
     }
 }
 
+/// A healthy vm1's facts (every gate), with the RAM the test chooses.
 fn facts(boot_id: &str, run: &str, ram_kib: u64) -> Facts {
-    let mut persistence = BTreeMap::new();
-    persistence.insert(
-        "/persist/id".to_string(),
-        PathDigest {
-            exists: true,
-            sha256: Some("ab".repeat(32)),
-            bytes: 36,
-            error: None,
-        },
-    );
-    Facts {
-        version: 1,
-        probe_version: "test".into(),
-        root: "/".into(),
-        first_boot: FirstBootFacts {
-            boot_id: boot_id.into(),
-            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token=x"),
-            hostname: "vm1".into(),
-            uptime_s: 2.0,
-            init: "busybox".into(),
-        },
-        platform: PlatformFacts {
-            cpu_model: "QEMU".into(),
-            cpu_count: 2,
-            mem_total_kib: ram_kib,
-            ..Default::default()
-        },
-        network: NetworkFacts {
-            interfaces: vec![Interface {
-                name: "eth0".into(),
-                mac: MAC.into(),
-                operstate: "up".into(),
-                carrier: Some(true),
-                mtu: Some(1500),
-                ipv4: Some(vec!["10.99.0.11/24".into()]),
-            }],
-        },
-        persistence,
-        errors: BTreeMap::new(),
-    }
+    let spec: e2et_model::HostSpec = serde_json::from_value(json!({
+        "mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
+        "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
+        "expect": {"cpus": 2, "persistentPaths": ["/persist/id"]},
+        "requiredZone": "p90"}))
+    .unwrap();
+    let mut f = e2et_score::example::healthy_facts(&spec, run, boot_id);
+    f.platform.mem_total_kib = ram_kib;
+    f
 }
 
 /// Fetches the boot script and returns the token it carries.
@@ -261,7 +231,11 @@ async fn agent_boot(
         .json()
         .await
         .unwrap();
-    assert_eq!(hello.persistent_paths, vec!["/persist/id".to_string()]);
+    assert_eq!(
+        hello.probe.persistent_paths,
+        vec!["/persist/id".to_string()]
+    );
+    assert_eq!(hello.probe.fqdn.as_deref(), Some("vm1.t.test"));
     let r: FactsResponse = c
         .post(format!("{url}/api/v1/agent/facts"))
         .bearer_auth(token)

@@ -178,38 +178,41 @@ pub mod agents {
     use e2et_model::api::*;
     use e2et_model::facts::*;
     use e2et_model::{RunMode, RunState};
-    use std::collections::BTreeMap;
     use std::path::Path;
     use std::process::{Command, Stdio};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
     use tokio::sync::Semaphore;
 
+    fn host(i: usize) -> serde_json::Value {
+        let (a, b) = (i / 250, i % 250 + 1);
+        serde_json::json!({
+            "mac": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
+            "ip": format!("10.{}.{a}.{b}", 100 + i / 64000),
+            "fqdn": format!("h{i}.bench.test"),
+            "power": [{"pdu": "p", "outlet": i + 1}],
+            "console": "serial", "profile": "bench", "requiredZone": "p90",
+            "expect": {"cpus": 2, "minRamMib": 100, "persistentPaths": ["/persist/id"]}
+        })
+    }
+
     fn inventory(n: usize) -> serde_json::Value {
-        let mut hosts = serde_json::Map::new();
-        for i in 0..n {
-            let (a, b) = (i / 250, i % 250 + 1);
-            hosts.insert(
-                format!("h{i}"),
-                serde_json::json!({
-                    "mac": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
-                    "ip": format!("10.{}.{a}.{b}", 100 + i / 64000),
-                    "fqdn": format!("h{i}.bench.test"),
-                    "power": [{"pdu": "p", "outlet": i + 1}],
-                    "console": "serial", "profile": "bench", "requiredZone": "p90",
-                    "expect": {"cpus": 2, "minRamMib": 100, "persistentPaths": ["/persist/id"]}
-                }),
-            );
-        }
+        let hosts: serde_json::Map<String, serde_json::Value> =
+            (0..n).map(|i| (format!("h{i}"), host(i))).collect();
         serde_json::json!({
             "version": 1, "site": {"name": "bench", "domain": "bench.test"},
             "pdus": {"p": {"driver": "qmp", "address": "/nonexistent/e2et-bench", "outlets": n, "cycleDelayS": 0}},
+            "profiles": {"bench": {}},
             "hosts": hosts
         })
     }
 
-    fn facts(boot_id: &str, run: &str, i: usize) -> Facts {
-        let mut vulns = BTreeMap::new();
+    /// A healthy host's facts for host `h<i>` (what a probe on a real
+    /// server sends: every gate, a dozen vulnerability entries, modules).
+    fn facts(boot_id: &str, run: &str, i: usize) -> Result<Facts> {
+        let spec: e2et_model::HostSpec =
+            serde_json::from_value(host(i)).context("the bench host spec")?;
+        let mut f = e2et_score::example::healthy_facts(&spec, run, boot_id);
         for v in [
             "meltdown",
             "spectre_v1",
@@ -218,62 +221,18 @@ pub mod agents {
             "l1tf",
             "retbleed",
             "srbds",
+            "mmio_stale_data",
+            "itlb_multihit",
+            "tsx_async_abort",
+            "gather_data_sampling",
         ] {
-            vulns.insert(
+            f.platform.vulnerabilities.insert(
                 v.to_string(),
                 "Mitigation: something long enough to be realistic".to_string(),
             );
         }
-        let mut persistence = BTreeMap::new();
-        persistence.insert(
-            "/persist/id".into(),
-            PathDigest {
-                exists: true,
-                sha256: Some("ab".repeat(32)),
-                bytes: 36,
-                error: None,
-            },
-        );
-        Facts {
-            version: 1,
-            probe_version: "bench".into(),
-            root: "/".into(),
-            first_boot: FirstBootFacts {
-                boot_id: boot_id.into(),
-                cmdline: format!("console=ttyS0 e2et.run={run} e2et.token=x"),
-                hostname: format!("h{i}"),
-                uptime_s: 10.0,
-                init: "systemd".into(),
-            },
-            platform: PlatformFacts {
-                cpu_model: "AMD EPYC 7543 32-Core Processor".into(),
-                cpu_count: 2,
-                mem_total_kib: 262_144_000,
-                kernel_release: "6.1.0".into(),
-                block_devices: (0..4)
-                    .map(|d| BlockDevice {
-                        name: format!("nvme{d}n1"),
-                        size_bytes: 3_840_755_982_336,
-                        rotational: Some(false),
-                        model: Some("SAMSUNG MZQL23T8HCLS".into()),
-                    })
-                    .collect(),
-                modules: (0..80).map(|m| format!("module_{m}")).collect(),
-                vulnerabilities: vulns,
-            },
-            network: NetworkFacts {
-                interfaces: vec![Interface {
-                    name: "eno1".into(),
-                    mac: format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
-                    operstate: "up".into(),
-                    carrier: Some(true),
-                    mtu: Some(9000),
-                    ipv4: Some(vec![format!("10.100.0.{}/16", i % 250 + 1)]),
-                }],
-            },
-            persistence,
-            errors: BTreeMap::new(),
-        }
+        f.platform.modules = (0..80).map(|m| format!("module_{m}")).collect();
+        Ok(f)
     }
 
     #[derive(Default)]
@@ -293,7 +252,7 @@ pub mod agents {
 
     pub fn run(bin: &Path, counts: &[usize], heartbeats: usize, concurrency: usize) -> Result<()> {
         println!("agents: hello + facts (~{} KB) + {heartbeats} heartbeats each, {concurrency} requests in flight, real e2etd on loopback, SQLite WAL synchronous=FULL",
-            serde_json::to_string(&facts("x", "r", 0))?.len() / 1024);
+            serde_json::to_string(&facts("x", "r", 0)?)?.len() / 1024);
         for &n in counts {
             one(bin, n, heartbeats, concurrency)?;
         }
@@ -388,7 +347,10 @@ pub mod agents {
                         run_id: run.clone(), boot_id: boot_id.clone(), hostname: format!("h{i}"),
                         macs: vec![], cmdline: format!("e2et.run={run}"), probe_version: "bench".into(),
                     }).unwrap_or_default();
-                    let f = serde_json::to_value(FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts: facts(&boot_id, &run, i) }).unwrap_or_default();
+                    let f = match facts(&boot_id, &run, i) {
+                        Ok(facts) => serde_json::to_value(FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts }).unwrap_or_default(),
+                        Err(_) => serde_json::Value::Null,
+                    };
                     let hb = serde_json::to_value(HeartbeatRequest { run_id: run.clone(), boot_id: boot_id.clone() }).unwrap_or_default();
                     let record = |kind: u8, v: Option<f64>| match v {
                         Some(ms) => {

@@ -176,7 +176,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Cmd::Scenario { name } => {
-            let inventory_json = e2et_pdu::inventory::inventory_json(&cli.inventory)?;
+            let inventory_json = e2et_inventory::inventory_json(&cli.inventory)?;
             let env = scenario::Env {
                 bin: &bin,
                 inventory_json: &inventory_json,

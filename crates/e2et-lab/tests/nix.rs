@@ -156,7 +156,7 @@ fn every_vmtest_names_its_lab_twin() {
 #[test]
 fn inventory_evaluates_to_what_the_coordinator_loads() {
     let path = repo().join("hosts/inventory.nix");
-    let inv = e2et_pdu::inventory::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let inv = e2et_inventory::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(inv.hosts.contains_key("vm1") && inv.hosts.contains_key("k10"));
     assert_eq!(
         inv.pdus["lab-apc"]
@@ -175,7 +175,7 @@ fn inventory_evaluates_to_what_the_coordinator_loads() {
         "let pw = builtins.readFile /etc/pdu-pass; in { version = 1; }",
     )
     .unwrap();
-    let e = e2et_pdu::inventory::load(&bad).unwrap_err().to_string();
+    let e = e2et_inventory::load(&bad).unwrap_err().to_string();
     assert!(
         e.contains("not pure data") && e.contains("a let binding"),
         "{e}"

@@ -20,8 +20,9 @@ pub struct HelloRequest {
 pub struct HelloResponse {
     /// 1 for the first boot of the run, 2 for the boot after the power cycle.
     pub boot_seq: u32,
-    /// Paths whose digests the facts must carry.
-    pub persistent_paths: Vec<String>,
+    /// What to collect beyond the always-collected facts: the primary
+    /// identity, users, services, smoke checks, persistent paths, performance.
+    pub probe: crate::expect::ProbeSpec,
 }
 
 /// `POST /api/v1/agent/facts`

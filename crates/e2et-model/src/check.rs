@@ -76,9 +76,23 @@ pub enum Severity {
 pub enum Outcome {
     Pass,
     Fail,
-    NotRun { reason: String },
-    Error { message: String },
-    Waived { reason: String, expiry: String },
+    /// The check does not apply to this host (no ZFS root, no service
+    /// manager, the spec does not ask). It neither passes nor fails.
+    NotApplicable {
+        reason: String,
+    },
+    /// The check should have run and did not: a required one makes the
+    /// verdict incomplete.
+    NotRun {
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
+    Waived {
+        reason: String,
+        expiry: String,
+    },
 }
 
 impl Outcome {
@@ -86,6 +100,7 @@ impl Outcome {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
+            Outcome::NotApplicable { .. } => "not_applicable",
             Outcome::NotRun { .. } => "not_run",
             Outcome::Error { .. } => "error",
             Outcome::Waived { .. } => "waived",

@@ -1,4 +1,5 @@
 //! The fleet's intent, as evaluated from hosts/inventory.nix to JSON.
+pub use crate::expect::Expect;
 use crate::report::Zone;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -10,6 +11,11 @@ pub struct Inventory {
     pub version: u32,
     pub site: Site,
     pub pdus: BTreeMap<String, PduSpec>,
+    /// Bundles of expectations (partial `expect` documents) a host names with
+    /// `profile`; the host's own `expect` overrides them field by field.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, serde_json::Value>,
+    /// Hosts, each with its profile already merged into `expect`.
     pub hosts: BTreeMap<String, HostSpec>,
 }
 
@@ -18,6 +24,10 @@ pub struct Inventory {
 pub struct Site {
     pub name: String,
     pub domain: String,
+    /// The site's DNS servers (its IPAM), handed out over DHCP. Hosts resolve
+    /// their own identity through them; the DNS checks prove the records.
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -171,23 +181,6 @@ pub struct HostSpec {
     pub required_zone: Zone,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Expect {
-    /// Exact number of logical CPUs.
-    #[serde(default)]
-    pub cpus: Option<u32>,
-    /// Minimum memory the kernel must report, in MiB.
-    #[serde(default)]
-    pub min_ram_mib: Option<u64>,
-    /// Paths whose content must survive a power cycle unchanged.
-    #[serde(default)]
-    pub persistent_paths: Vec<String>,
-    /// CPU vulnerabilities reported "Vulnerable" are a hard fail when true.
-    #[serde(default)]
-    pub vulnerabilities_hard: bool,
-}
-
 /// One thing wrong with an inventory, naming the host (or PDU) and the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{subject}: field `{field}`: {problem}")]
@@ -223,17 +216,149 @@ pub fn normalize_mac(s: &str) -> Option<String> {
     Some(out.join(":"))
 }
 
+/// Merges `over` onto `base`: objects field by field (recursively), anything
+/// else (lists, strings, numbers) replaced by `over`'s value.
+pub fn merge(base: serde_json::Value, over: serde_json::Value) -> serde_json::Value {
+    match (base, over) {
+        (serde_json::Value::Object(mut b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                let merged = match b.remove(&k) {
+                    Some(bv) => merge(bv, v),
+                    None => v,
+                };
+                b.insert(k, merged);
+            }
+            serde_json::Value::Object(b)
+        }
+        (_, over) => over,
+    }
+}
+
 impl Inventory {
     /// Parses inventory JSON (as printed by
     /// `nix-instantiate --eval --strict --json hosts/inventory.nix`) and validates it.
+    ///
+    /// Each host's `expect` is its profile's expectations with the host's own
+    /// `expect` merged over them (objects field by field, anything else
+    /// replaced), so a host names its profile and overrides little. Every
+    /// problem names the host, PDU or profile and the field.
     pub fn from_json(text: &str) -> Result<Inventory, Vec<InventoryError>> {
-        let inv: Inventory = serde_json::from_str(text).map_err(|e| {
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             vec![err(
                 "inventory".into(),
                 "(document)",
-                format!("not a valid inventory: {e}"),
+                format!("not valid JSON: {e}"),
             )]
         })?;
+        let mut errs = Vec::new();
+        let Some(top) = doc.as_object() else {
+            return Err(vec![err(
+                "inventory".into(),
+                "(document)",
+                "the inventory must be an attribute set".into(),
+            )]);
+        };
+        for k in top.keys() {
+            if !["version", "site", "pdus", "profiles", "hosts"].contains(&k.as_str()) {
+                errs.push(err(
+                    "inventory".into(),
+                    k,
+                    "unknown top-level field (expected version, site, pdus, profiles, hosts)"
+                        .into(),
+                ));
+            }
+        }
+        fn part<T: serde::de::DeserializeOwned>(
+            v: Option<&serde_json::Value>,
+            subject: &str,
+            field: &str,
+            errs: &mut Vec<InventoryError>,
+        ) -> Option<T> {
+            let Some(v) = v else {
+                errs.push(err(subject.into(), field, "missing".into()));
+                return None;
+            };
+            serde_json::from_value(v.clone())
+                .map_err(|e| errs.push(err(subject.into(), field, e.to_string())))
+                .ok()
+        }
+        let version: Option<u32> = part(top.get("version"), "inventory", "version", &mut errs);
+        let site: Option<Site> = part(top.get("site"), "inventory", "site", &mut errs);
+        let empty = serde_json::Map::new();
+        let obj = |k: &str, errs: &mut Vec<InventoryError>| match top.get(k) {
+            None => Some(&empty),
+            Some(v) => v.as_object().or_else(|| {
+                errs.push(err(
+                    "inventory".into(),
+                    k,
+                    "must be an attribute set of named entries".into(),
+                ));
+                None
+            }),
+        };
+        let mut pdus = BTreeMap::new();
+        for (name, v) in obj("pdus", &mut errs).unwrap_or(&empty) {
+            if let Some(p) = part(Some(v), &format!("pdu {name}"), "(spec)", &mut errs) {
+                pdus.insert(name.clone(), p);
+            }
+        }
+        let mut profiles = BTreeMap::new();
+        for (name, v) in obj("profiles", &mut errs).unwrap_or(&empty) {
+            // A profile alone must already be a valid (partial) expectation.
+            let _: Option<Expect> =
+                part(Some(v), &format!("profile {name}"), "(profile)", &mut errs);
+            profiles.insert(name.clone(), v.clone());
+        }
+        let mut hosts = BTreeMap::new();
+        for (name, v) in obj("hosts", &mut errs).unwrap_or(&empty) {
+            let subject = format!("host {name}");
+            let mut v = v.clone();
+            let profile = v
+                .get("profile")
+                .and_then(|p| p.as_str())
+                .map(str::to_string);
+            if let (Some(pname), Some(h)) = (profile, v.as_object_mut()) {
+                match profiles.get(&pname) {
+                    Some(pv) => {
+                        let own = h
+                            .remove("expect")
+                            .unwrap_or(serde_json::Value::Object(Default::default()));
+                        h.insert("expect".into(), merge(pv.clone(), own));
+                    }
+                    None => {
+                        errs.push(err(
+                            subject.clone(),
+                            "profile",
+                            format!(
+                                "profile {pname:?} is not defined (defined: {})",
+                                if profiles.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                                }
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if let Some(h) = part(Some(&v), &subject, "(spec)", &mut errs) {
+                hosts.insert(name.clone(), h);
+            }
+        }
+        let (Some(version), Some(site)) = (version, site) else {
+            return Err(errs);
+        };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let inv = Inventory {
+            version,
+            site,
+            pdus,
+            profiles,
+            hosts,
+        };
         inv.validate()?;
         Ok(inv.normalized())
     }
@@ -256,6 +381,15 @@ impl Inventory {
                 "version",
                 format!("unsupported version {} (expected 1)", self.version),
             ));
+        }
+        for (i, d) in self.site.dns_servers.iter().enumerate() {
+            if d.parse::<std::net::IpAddr>().is_err() {
+                errs.push(err(
+                    "inventory".into(),
+                    &format!("site.dnsServers[{i}]"),
+                    format!("{d:?} is not an IP address"),
+                ));
+            }
         }
         for (name, pdu) in &self.pdus {
             let subject = format!("pdu {name}");
@@ -386,6 +520,9 @@ impl Inventory {
                     ));
                 }
             }
+            for (field, problem) in h.expect.problems() {
+                errs.push(err(subject.clone(), &format!("expect.{field}"), problem));
+            }
         }
         if errs.is_empty() {
             Ok(())
@@ -422,6 +559,7 @@ mod tests {
             "pdus": {"p1": {"driver": "qmp", "address": "/run/x", "outlets": 8},
                      "apc": {"driver": "apc-snmp", "address": "pdu:161", "outlets": 8,
                              "snmp": {"user": "ops", "authProtocol": "SHA", "privProtocol": "AES"}}},
+            "profiles": {"lab": {}},
             "hosts": {
                 "a": {"mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "a.lab.test",
                       "power": [{"pdu": "p1", "outlet": 1}], "console": "serial",
@@ -518,6 +656,89 @@ mod tests {
         let mut v = sample();
         v["pdus"]["apc"].as_object_mut().unwrap().remove("snmp");
         assert_eq!(errors_of(v)[0].field, "snmp");
+    }
+
+    #[test]
+    fn profile_is_merged_under_the_hosts_own_expectations() {
+        let mut v = sample();
+        v["profiles"] = serde_json::json!({
+            "aaa": {"identity": {"sssd": true, "users": ["alice"], "breakGlass": "rescue"},
+                    "service": {"required": ["sshd|ssh", "sssd"]},
+                    "firstBoot": {"timeSync": false}}
+        });
+        v["hosts"]["a"]["profile"] = "aaa".into();
+        v["hosts"]["a"]["expect"] = serde_json::json!({"identity": {"users": ["bob"]}, "cpus": 4});
+        v["hosts"]["b"]["profile"] = "aaa".into();
+        let inv = Inventory::from_json(&v.to_string()).unwrap();
+        let a = &inv.hosts["a"].expect;
+        assert!(a.identity.sssd, "profile field kept");
+        assert_eq!(
+            a.identity.users,
+            vec!["bob".to_string()],
+            "host list replaces"
+        );
+        assert_eq!(a.identity.break_glass.as_deref(), Some("rescue"));
+        assert_eq!(a.cpus, Some(4));
+        assert!(!a.first_boot.time_sync);
+        assert!(a.first_boot.ssh, "unset fields keep their defaults");
+        let b = &inv.hosts["b"].expect;
+        assert_eq!(b.identity.users, vec!["alice".to_string()]);
+        assert_eq!(b.cpus, Some(2), "b's own expect stays");
+        assert_eq!(b.service.required.len(), 2);
+        // Parsing what the inventory serialises gives the same hosts (the
+        // merge is idempotent).
+        let again = Inventory::from_json(&serde_json::to_string(&inv).unwrap()).unwrap();
+        assert_eq!(again.hosts, inv.hosts);
+    }
+
+    #[test]
+    fn unknown_profile_and_bad_profile_field_are_named() {
+        let mut v = sample();
+        v["hosts"]["a"]["profile"] = "nope".into();
+        v["profiles"] = serde_json::json!({"lab": {}, "bad": {"identity": {"sssdd": true}}});
+        let e = errors_of(v);
+        assert!(
+            e.iter().any(|e| e.subject == "host a"
+                && e.field == "profile"
+                && e.problem
+                    .contains("\"nope\" is not defined (defined: bad, lab)")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.subject == "profile bad" && e.problem.contains("unknown field `sssdd`")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn smoke_checks_are_validated() {
+        let mut v = sample();
+        v["hosts"]["a"]["expect"] = serde_json::json!({"service": {"smoke": [
+            {"name": "web", "http": {"url": "ftp://x"}},
+            {"name": "web", "tcp": "db:5432"},
+            {"name": "both", "tcp": "x:1", "command": ["true"]},
+            {"name": "port", "tcp": "nohost", "timeoutS": 0}
+        ]}});
+        let e = errors_of(v);
+        let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        assert!(
+            fields.contains(&"expect.service.smoke[0].http.url"),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"expect.service.smoke[1].name"),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"expect.service.smoke[2]"), "{fields:?}");
+        assert!(
+            fields.contains(&"expect.service.smoke[3].tcp"),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"expect.service.smoke[3].timeoutS"),
+            "{fields:?}"
+        );
     }
 
     #[test]

@@ -4,18 +4,20 @@
 
 pub mod api;
 pub mod check;
+pub mod expect;
 pub mod facts;
 pub mod inventory;
 pub mod report;
 pub mod run;
 
 pub use check::{Check, Gate, Outcome, Severity};
-pub use facts::Facts;
+pub use expect::{Expect, ProbeSpec};
+pub use facts::{Facts, Observed};
 pub use inventory::{HostSpec, Inventory, InventoryError};
 pub use report::{Report, Verdict, Zone};
 pub use run::{RunMode, RunState};
 
 /// Version of the facts document a probe emits. Bumped on any change of shape.
-pub const FACTS_VERSION: u32 = 1;
+pub const FACTS_VERSION: u32 = 2;
 /// Version of the report document. Bumped on any change of shape.
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;

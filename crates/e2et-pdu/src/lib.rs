@@ -3,7 +3,6 @@
 //! lifecycle needs (never trusting a command without reading the state back).
 pub mod apc;
 pub mod drivers;
-pub mod inventory;
 pub mod qmp;
 pub mod usm_probe;
 

@@ -182,7 +182,7 @@ fn from_flags(cli: &Cli) -> Result<Target> {
 }
 
 fn from_inventory(cli: &Cli, path: &std::path::Path) -> Result<Target> {
-    let inv = e2et_pdu::inventory::load(path)?;
+    let inv = e2et_inventory::load(path)?;
     let name = cli
         .pdu
         .clone()

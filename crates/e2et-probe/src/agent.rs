@@ -25,6 +25,8 @@ pub enum AgentError {
     },
     #[error("http client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    Local(String),
 }
 
 /// What the kernel cmdline says about this boot's run.
@@ -125,37 +127,50 @@ impl Agent {
     }
 
     pub async fn run(&self) -> Result<AgentCommand, AgentError> {
-        let fb = collect::first_boot(&self.root).map_err(|e| AgentError::Refused {
-            what: "local first-boot facts",
-            status: 0,
-            body: e,
-        })?;
-        let macs = collect::network(&self.root)
-            .map(|n| n.interfaces.into_iter().map(|i| i.mac).collect())
-            .unwrap_or_default();
+        let line = |p: &str| self.root.line(p).unwrap_or_default();
+        let boot_id = line("/proc/sys/kernel/random/boot_id");
+        if boot_id.is_empty() {
+            return Err(AgentError::Local(
+                "cannot read /proc/sys/kernel/random/boot_id".into(),
+            ));
+        }
+        let macs = self
+            .root
+            .list("/sys/class/net")
+            .into_iter()
+            .filter(|n| n != "lo")
+            .filter_map(|n| self.root.line(&format!("/sys/class/net/{n}/address")))
+            .collect();
         let hello: HelloResponse = self
             .post(
                 "hello",
                 "/api/v1/agent/hello",
                 &HelloRequest {
                     run_id: self.params.run_id.clone(),
-                    boot_id: fb.boot_id.clone(),
-                    hostname: fb.hostname.clone(),
+                    boot_id: boot_id.clone(),
+                    hostname: line("/proc/sys/kernel/hostname"),
                     macs,
-                    cmdline: fb.cmdline.clone(),
+                    cmdline: crate::first_boot::redact_cmdline(&line("/proc/cmdline")),
                     probe_version: env!("CARGO_PKG_VERSION").to_string(),
                 },
             )
             .await?;
         info!(run = %self.params.run_id, boot_seq = hello.boot_seq, "hello accepted");
-        let facts = collect::collect(&self.root, &hello.persistent_paths);
+        // Collection blocks (threads, commands, lookups): off the runtime.
+        let root = self.root.clone_handle();
+        let token = self.params.token.clone();
+        let spec = hello.probe.clone();
+        let facts =
+            tokio::task::spawn_blocking(move || collect::collect(&root, &spec, Some(&token)))
+                .await
+                .map_err(|e| AgentError::Local(format!("the collection failed: {e}")))?;
         let r: FactsResponse = self
             .post(
                 "facts",
                 "/api/v1/agent/facts",
                 &FactsRequest {
                     run_id: self.params.run_id.clone(),
-                    boot_id: fb.boot_id.clone(),
+                    boot_id: boot_id.clone(),
                     facts,
                 },
             )
@@ -168,7 +183,7 @@ impl Agent {
                     "/api/v1/agent/heartbeat",
                     &HeartbeatRequest {
                         run_id: self.params.run_id.clone(),
-                        boot_id: fb.boot_id.clone(),
+                        boot_id: boot_id.clone(),
                     },
                 )
                 .await?;

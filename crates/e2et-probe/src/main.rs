@@ -1,31 +1,96 @@
-//! e2et-probe: `collect` prints facts JSON; `agent` reports to the coordinator.
-use anyhow::{Context, Result};
+//! e2et-probe: `collect` prints facts JSON; `capture` writes a fixture tree of
+//! this host; `wipe-check` lists data signatures before anything destructive;
+//! `agent` reports to the coordinator.
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use e2et_model::expect::ProbeSpec;
 use e2et_probe::agent::{Agent, AgentConfig};
-use e2et_probe::{collect, Root};
+use e2et_probe::{capture, collect, Root};
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Collect host facts for e2et, or run as the boot-time agent"
+    about = "Collect host facts for e2et, capture fixtures, or run as the boot-time agent"
 )]
 struct Cli {
-    /// Read this directory as the host's root instead of `/` (fixture trees).
+    /// Read this directory (a captured fixture tree) as the host's root instead of `/`.
     #[arg(long, global = true, default_value = "/")]
     root: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// Where the collection request comes from.
+#[derive(clap::Args)]
+struct SpecArgs {
+    /// The inventory (hosts/inventory.nix or its JSON); with --host, collect
+    /// what that host's spec asks for (its FQDN, IP, users, services, ...).
+    #[arg(long, requires = "host")]
+    inventory: Option<PathBuf>,
+    #[arg(long, requires = "inventory")]
+    host: Option<String>,
+    /// A ProbeSpec JSON file (what the coordinator sends the agent).
+    #[arg(long, conflicts_with = "inventory")]
+    spec: Option<PathBuf>,
+    /// A path whose content digest to include (repeatable).
+    #[arg(long = "persistent")]
+    persistent: Vec<String>,
+    /// Leave out the performance measurements even if the spec asks for them.
+    #[arg(long)]
+    no_performance: bool,
+}
+
+impl SpecArgs {
+    fn load(&self) -> Result<ProbeSpec> {
+        let mut spec = if let Some(p) = &self.spec {
+            let t =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&t)
+                .with_context(|| format!("{} is not a probe spec", p.display()))?
+        } else if let (Some(inv), Some(host)) = (&self.inventory, &self.host) {
+            let inv = e2et_inventory::load(inv)?;
+            let h = inv
+                .hosts
+                .get(host)
+                .with_context(|| format!("host {host} is not in the inventory"))?;
+            h.expect.probe_spec(&h.fqdn, &h.ip, None)
+        } else {
+            ProbeSpec::default()
+        };
+        spec.persistent_paths
+            .extend(self.persistent.iter().cloned());
+        if self.no_performance {
+            spec.performance = None;
+        }
+        Ok(spec)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the facts JSON on stdout.
     Collect {
-        /// A path whose content digest to include (repeatable).
-        #[arg(long = "persistent")]
-        persistent: Vec<String>,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Collect from this live host and write everything the collectors read as
+    /// a fixture tree (anonymised: no password hashes, keys, serials or tokens).
+    Capture {
+        /// A new (or empty) directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// List the data signatures on block devices (or image files): exits 1
+    /// when any device carries data, 0 when all are blank.
+    WipeCheck {
+        #[arg(required = true)]
+        devices: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Say hello to the coordinator named on the kernel cmdline, post facts,
     /// follow heartbeat commands.
@@ -50,19 +115,80 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Err(e) = run() {
-        eprintln!("e2et-probe: {e:#}");
-        std::process::exit(1);
+    match run() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("e2et-probe: {e:#}");
+            std::process::exit(2);
+        }
     }
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<i32> {
     let cli = Cli::parse();
-    let root = Root::new(cli.root);
     match cli.cmd {
-        Cmd::Collect { persistent } => {
-            let facts = collect(&root, &persistent);
+        Cmd::Collect { spec } => {
+            let spec = spec.load()?;
+            let root = Root::new(cli.root);
+            let facts = collect(&root, &spec, None);
             println!("{}", serde_json::to_string_pretty(&facts)?);
+        }
+        Cmd::Capture { out, spec } => {
+            if cli.root != std::path::Path::new("/") {
+                bail!("capture reads the live host: drop --root");
+            }
+            let spec = spec.load()?;
+            let root = Root::recording();
+            let facts = collect(&root, &spec, None);
+            let rec = root
+                .take_recording()
+                .context("the recording root kept no recording")?;
+            let sum = capture::write(&rec, &out)?;
+            std::fs::write(
+                out.join(".e2et/facts.json"),
+                serde_json::to_string_pretty(&facts)? + "\n",
+            )
+            .context("writing .e2et/facts.json")?;
+            eprintln!(
+                "captured {} files, {} symlinks, {} live results into {}; anonymised: {}",
+                sum.files,
+                sum.symlinks,
+                sum.live_ops,
+                out.display(),
+                if sum.anonymised.is_empty() {
+                    "nothing".into()
+                } else {
+                    sum.anonymised.join(", ")
+                }
+            );
+        }
+        Cmd::WipeCheck { devices, json } => {
+            let mut any = false;
+            let mut rows = Vec::new();
+            for d in &devices {
+                let sigs = e2et_probe::wipe::probe(d)
+                    .with_context(|| format!("reading {}", d.display()))?;
+                any |= !sigs.is_empty();
+                if !json {
+                    if sigs.is_empty() {
+                        println!("{}: blank", d.display());
+                    }
+                    for s in &sigs {
+                        println!(
+                            "{}: {} at offset {} ({})",
+                            d.display(),
+                            s.kind,
+                            s.offset,
+                            s.detail
+                        );
+                    }
+                }
+                rows.push(serde_json::json!({"device": d, "signatures": sigs}));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            }
+            return Ok(i32::from(any));
         }
         Cmd::Agent {
             heartbeat_s,
@@ -81,10 +207,10 @@ fn run() -> Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            let agent = Agent::new(root, cfg)?;
+            let agent = Agent::new(Root::new(cli.root), cfg)?;
             let last = rt.block_on(agent.run())?;
             tracing::info!(?last, "agent done");
         }
     }
-    Ok(())
+    Ok(0)
 }

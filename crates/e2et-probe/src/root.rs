@@ -1,27 +1,175 @@
-//! A filesystem root the collectors read through.
+//! A filesystem root the collectors read through: the live `/`, or a fixture
+//! tree captured from a real host (`e2et-probe capture`).
+//!
+//! Everything a collector learns goes through here, in three channels:
+//! - files, directory listings and symlinks under the root;
+//! - metadata git cannot keep (modes, owners, sockets), from
+//!   `<fixture>/.e2et/live.json` when the tree says so, else the tree itself;
+//! - live operations (commands, DNS, NSS, adjtimex, block-device reads): run
+//!   on a live root, replayed from `.e2et/live.json` on a fixture.
+//!
+//! With recording on (capture), every read is noted so the capture holds
+//! exactly what the collectors read, nothing more.
+use e2et_model::Observed;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
-#[derive(Debug, Clone)]
+/// Where a fixture keeps what a tree of files cannot hold.
+pub const CAPTURE_FILE: &str = ".e2et/live.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Socket,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub len: u64,
+}
+
+impl Meta {
+    /// Permission bits as `0600`.
+    pub fn mode_octal(&self) -> String {
+        format!("{:04o}", self.mode & 0o7777)
+    }
+}
+
+/// The part of a fixture that is not files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Captured {
+    pub version: u32,
+    /// Live operations: key → the `Observed` result, as JSON.
+    pub live: BTreeMap<String, serde_json::Value>,
+    /// Metadata of paths the collectors asked about.
+    pub meta: BTreeMap<String, Meta>,
+}
+
+/// What the collectors read, for `capture`.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// Files read, with the bytes the collectors parsed.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Directory → entries (name, kind, symlink target).
+    pub lists: BTreeMap<String, Vec<(String, Kind, Option<String>)>>,
+    pub links: BTreeMap<String, String>,
+    pub captured: Captured,
+}
+
+/// Output of a command the probe ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CmdOutput {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
 pub struct Root {
     base: PathBuf,
+    live: bool,
+    captured: OnceLock<Captured>,
+    recorder: Option<Mutex<Recording>>,
+}
+
+impl std::fmt::Debug for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Root")
+            .field("base", &self.base)
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+fn kind_of(ft: std::fs::FileType) -> Kind {
+    if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_file() {
+        Kind::File
+    } else if ft.is_socket() {
+        Kind::Socket
+    } else {
+        Kind::Other
+    }
 }
 
 impl Root {
+    /// A root at `base`: the live host when `base` is `/`, a fixture otherwise.
     pub fn new(base: impl Into<PathBuf>) -> Root {
-        Root { base: base.into() }
+        let base = base.into();
+        let live = base == Path::new("/");
+        Root {
+            base,
+            live,
+            captured: OnceLock::new(),
+            recorder: None,
+        }
     }
 
     pub fn live() -> Root {
         Root::new("/")
     }
 
+    /// The live host, noting everything read (for `capture`).
+    pub fn recording() -> Root {
+        let mut r = Root::live();
+        r.recorder = Some(Mutex::new(Recording::default()));
+        r
+    }
+
+    /// Another handle on the same root (no recording), for a worker thread.
+    pub fn clone_handle(&self) -> Root {
+        Root::new(self.base.clone())
+    }
+
+    pub fn take_recording(&self) -> Option<Recording> {
+        self.recorder
+            .as_ref()
+            .map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner())))
+    }
+
     pub fn is_live(&self) -> bool {
-        self.base == Path::new("/")
+        self.live
     }
 
     pub fn base(&self) -> &Path {
         &self.base
+    }
+
+    fn note(&self, f: impl FnOnce(&mut Recording)) {
+        if let Some(r) = &self.recorder {
+            f(&mut r.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    fn captured(&self) -> &Captured {
+        self.captured.get_or_init(|| {
+            std::fs::read_to_string(self.base.join(CAPTURE_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default()
+        })
     }
 
     /// Maps an absolute host path into the root.
@@ -30,24 +178,199 @@ impl Root {
     }
 
     pub fn read(&self, abs: &str) -> io::Result<String> {
-        std::fs::read_to_string(self.path(abs))
+        let b = self.read_bytes(abs)?;
+        String::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Reads a one-line file and trims it; `None` when absent or unreadable.
+    pub fn read_bytes(&self, abs: &str) -> io::Result<Vec<u8>> {
+        let r = std::fs::read(self.path(abs));
+        if let Ok(b) = &r {
+            self.note(|rec| {
+                rec.files.insert(abs.to_string(), b.clone());
+            });
+        }
+        r
+    }
+
+    /// Reads a one-line file and trims it; `None` when absent, unreadable or empty.
     pub fn line(&self, abs: &str) -> Option<String> {
-        self.read(abs).ok().map(|s| s.trim().to_string())
+        self.read(abs)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
     }
 
     /// Entry names of a directory, sorted; empty when absent.
     pub fn list(&self, abs: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.path(abs))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
+        let dir = self.path(abs);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<(String, Kind, Option<String>)> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let kind = e.file_type().map(kind_of).ok()?;
+                let target = (kind == Kind::Symlink)
+                    .then(|| std::fs::read_link(e.path()).ok())
+                    .flatten()
+                    .map(|t| t.display().to_string());
+                Some((name, kind, target))
             })
-            .unwrap_or_default();
-        v.sort();
-        v
+            .collect();
+        entries.sort();
+        let names = entries.iter().map(|e| e.0.clone()).collect();
+        self.note(|rec| {
+            rec.lists.insert(abs.to_string(), entries);
+        });
+        names
+    }
+
+    /// lstat: kind, mode, owner, size. Fixtures answer from their capture
+    /// first (git keeps neither modes nor sockets).
+    pub fn meta(&self, abs: &str) -> Option<Meta> {
+        if !self.live {
+            if let Some(m) = self.captured().meta.get(abs) {
+                return Some(*m);
+            }
+        }
+        let md = std::fs::symlink_metadata(self.path(abs)).ok()?;
+        let m = Meta {
+            kind: kind_of(md.file_type()),
+            mode: md.mode(),
+            uid: md.uid(),
+            gid: md.gid(),
+            len: md.len(),
+        };
+        self.note(|rec| {
+            rec.captured.meta.insert(abs.to_string(), m);
+        });
+        Some(m)
+    }
+
+    pub fn exists(&self, abs: &str) -> bool {
+        self.meta(abs).is_some()
+    }
+
+    /// A directory (following a symlink to one).
+    pub fn is_dir(&self, abs: &str) -> bool {
+        let r = self.path(abs).is_dir();
+        if r {
+            self.note(|rec| {
+                rec.captured.meta.entry(abs.to_string()).or_insert(Meta {
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    len: 0,
+                });
+            });
+        }
+        r
+    }
+
+    pub fn readlink(&self, abs: &str) -> Option<String> {
+        let t = std::fs::read_link(self.path(abs))
+            .ok()?
+            .display()
+            .to_string();
+        self.note(|rec| {
+            rec.links.insert(abs.to_string(), t.clone());
+        });
+        Some(t)
+    }
+
+    /// A live operation: run `f` on a live root (recorded when capturing), or
+    /// replay what was captured on a fixture.
+    pub fn live_op<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        f: impl FnOnce() -> Observed<T>,
+    ) -> Observed<T> {
+        if self.live {
+            let v = f();
+            self.note(|rec| {
+                if let Ok(j) = serde_json::to_value(&v) {
+                    rec.captured.live.insert(key.to_string(), j);
+                }
+            });
+            return v;
+        }
+        match self.captured().live.get(key) {
+            Some(j) => serde_json::from_value(j.clone())
+                .unwrap_or_else(|e| Observed::err(format!("fixture entry {key} is corrupt: {e}"))),
+            None => Observed::err(format!(
+                "the fixture holds no capture of {key} (cannot run it on a fixture root)"
+            )),
+        }
+    }
+
+    /// Runs a command with a time bound (live), or replays its capture.
+    /// A program that is not installed is "not applicable", not an error.
+    pub fn command(&self, argv: &[&str], timeout: Duration) -> Observed<CmdOutput> {
+        let key = format!("cmd:{}", argv.join(" "));
+        self.live_op(&key, || crate::sys::run_command(argv, timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_answers_meta_and_live_ops_from_its_capture() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc/sssd")).unwrap();
+        std::fs::write(d.path().join("etc/sssd/sssd.conf"), "[sssd]\n").unwrap();
+        let mut c = Captured::default();
+        c.meta.insert(
+            "/etc/sssd/sssd.conf".into(),
+            Meta {
+                kind: Kind::File,
+                mode: 0o100600,
+                uid: 0,
+                gid: 0,
+                len: 7,
+            },
+        );
+        c.live.insert(
+            "cmd:sssctl domain-list".into(),
+            serde_json::json!({"status": "ok", "value": {"code": 0, "stdout": "lab\n", "stderr": ""}}),
+        );
+        std::fs::create_dir_all(d.path().join(".e2et")).unwrap();
+        std::fs::write(
+            d.path().join(CAPTURE_FILE),
+            serde_json::to_string(&c).unwrap(),
+        )
+        .unwrap();
+        let r = Root::new(d.path());
+        assert!(!r.is_live());
+        assert_eq!(
+            r.meta("/etc/sssd/sssd.conf").unwrap().mode_octal(),
+            "0600",
+            "the capture's mode wins over the checkout's"
+        );
+        let out = r.command(&["sssctl", "domain-list"], Duration::from_secs(1));
+        assert_eq!(out.value().unwrap().stdout, "lab\n");
+        let missing = r.command(&["zpool", "list"], Duration::from_secs(1));
+        assert!(missing
+            .why_not()
+            .unwrap()
+            .contains("holds no capture of cmd:zpool list"));
+    }
+
+    #[test]
+    fn recording_notes_reads_lists_and_live_ops() {
+        let r = Root::recording();
+        assert!(r.read("/proc/uptime").is_ok());
+        let _ = r.list("/proc/sys/kernel/random");
+        let _: Observed<u32> = r.live_op("k", || Observed::ok(7));
+        let rec = r.take_recording().unwrap();
+        assert!(rec.files.contains_key("/proc/uptime"));
+        assert!(rec.lists.contains_key("/proc/sys/kernel/random"));
+        assert_eq!(
+            rec.captured.live["k"],
+            serde_json::json!({"status": "ok", "value": 7})
+        );
     }
 }

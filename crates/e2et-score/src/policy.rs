@@ -43,7 +43,13 @@ impl Policy {
         for g in Gate::ALL {
             let applicable: Vec<&Check> = checks
                 .iter()
-                .filter(|c| c.gate == g && !matches!(c.outcome, Outcome::NotRun { .. }))
+                .filter(|c| {
+                    c.gate == g
+                        && !matches!(
+                            c.outcome,
+                            Outcome::NotRun { .. } | Outcome::NotApplicable { .. }
+                        )
+                })
                 .collect();
             let aw: u32 = applicable.iter().map(|c| c.weight).sum();
             let pw: u32 = applicable

@@ -37,6 +37,7 @@ fn outcome_text(c: &Check) -> String {
         Outcome::Pass => "pass".into(),
         Outcome::Fail => "**FAIL**".into(),
         Outcome::NotRun { reason } => format!("not run ({reason})"),
+        Outcome::NotApplicable { reason } => format!("n/a ({reason})"),
         Outcome::Error { message } => format!("**ERROR** ({message})"),
         Outcome::Waived { reason, expiry } => format!("waived until {expiry} ({reason})"),
     }
@@ -92,7 +93,11 @@ pub fn markdown(r: &Report) -> String {
                 .iter()
                 .map(move |c| (format!("boot {}", v.boot_seq), c))
         }))
-        .filter(|(_, c)| !c.passed() && (c.required || c.failed()))
+        .filter(|(_, c)| {
+            !c.passed()
+                && !matches!(c.outcome, Outcome::NotApplicable { .. })
+                && (c.required || c.failed())
+        })
         .collect();
     if problems.is_empty() {
         let _ = writeln!(
@@ -152,7 +157,7 @@ pub fn html(r: &Report) -> String {
         s,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{host} {verdict}</title>\
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:.2em .5em;vertical-align:top}}\
-table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}}.not_run{{background:#ffd}}</style></head><body>\
+table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}}.not_run{{background:#ffd}}.na{{color:#777}}</style></head><body>\
 <h1>{host}: <span class=\"verdict {verdict}\">{verdict}</span></h1><p>{mode} run <code>{id}</code>; score <b>{score:.2}</b>, zone <b>{zone}</b> (required {req}); \
 {prov} provisioning, {pc} power cycle, {boots} boots, {vals} validations.</p><ul>",
         host = e(&r.host),
@@ -178,6 +183,8 @@ table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}
                 "fail"
             } else if c.passed() {
                 "pass"
+            } else if matches!(c.outcome, Outcome::NotApplicable { .. }) {
+                "na"
             } else {
                 "not_run"
             };
@@ -293,6 +300,13 @@ fn junit_case(out: &mut String, host: &str, c: &Check) {
         Outcome::NotRun { reason } => {
             let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_escape(reason));
         }
+        Outcome::NotApplicable { reason } => {
+            let _ = writeln!(
+                out,
+                "      <skipped message=\"not applicable: {}\"/>",
+                xml_escape(reason)
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -318,7 +332,10 @@ fn junit_suite(
         .count();
     let skipped = checks
         .iter()
-        .filter(|c| !c.required && matches!(c.outcome, Outcome::NotRun { .. }))
+        .filter(|c| {
+            matches!(c.outcome, Outcome::NotApplicable { .. })
+                || (!c.required && matches!(c.outcome, Outcome::NotRun { .. }))
+        })
         .count();
     let _ = writeln!(
         out,

@@ -1,0 +1,644 @@
+//! The spec side of every check: what a host is expected to show, per gate.
+//! A profile (`profiles.<name>` in hosts/inventory.nix) bundles these; a host
+//! names its profile and overrides only what differs (see
+//! [`crate::inventory::Inventory::from_json`] for the merge).
+use serde::{Deserialize, Serialize};
+
+fn yes() -> bool {
+    true
+}
+fn port22() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expect {
+    /// Exact number of logical CPUs.
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    /// Minimum memory the kernel must report, in MiB.
+    #[serde(default)]
+    pub min_ram_mib: Option<u64>,
+    /// Paths whose content must survive a power cycle unchanged.
+    #[serde(default)]
+    pub persistent_paths: Vec<String>,
+    /// CPU vulnerabilities reported "Vulnerable" are a hard fail when true.
+    #[serde(default)]
+    pub vulnerabilities_hard: bool,
+    #[serde(default)]
+    pub first_boot: FirstBootExpect,
+    #[serde(default)]
+    pub platform: PlatformExpect,
+    #[serde(default)]
+    pub network: NetworkExpect,
+    #[serde(default)]
+    pub storage: StorageExpect,
+    #[serde(default)]
+    pub identity: IdentityExpect,
+    #[serde(default)]
+    pub service: ServiceExpect,
+    /// Baselines; without them no performance is measured.
+    #[serde(default)]
+    pub performance: Option<PerformanceExpect>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FirstBootExpect {
+    /// sshd listening on the management address with host keys (a hard
+    /// check: no SSH on the management path fails the host).
+    #[serde(default = "yes")]
+    pub ssh: bool,
+    #[serde(default = "port22")]
+    pub ssh_port: u16,
+    /// The serial console device that must be active (`ttyS0`). Without it,
+    /// taken from the host's `console = "serial:<dev>@..."`.
+    #[serde(default)]
+    pub serial_console: Option<String>,
+    /// The clock synchronised (kernel status and a time daemon).
+    #[serde(default = "yes")]
+    pub time_sync: bool,
+    /// journald or a syslog daemon running.
+    #[serde(default = "yes")]
+    pub logging: bool,
+    /// Arguments that must be on the kernel command line.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    /// `systemd`, `openrc`, `sysvinit` or `busybox`.
+    #[serde(default)]
+    pub init: Option<String>,
+    /// os-release ID: `nixos`, `debian`, `gentoo`.
+    #[serde(default)]
+    pub os: Option<String>,
+    /// NixOS: the system store path the host must run (drift otherwise).
+    #[serde(default)]
+    pub system: Option<String>,
+    /// NixOS: the configuration revision (flake git revision) expected.
+    #[serde(default)]
+    pub configuration_revision: Option<String>,
+    /// Debian/Gentoo: the package set hash expected.
+    #[serde(default)]
+    pub package_set_sha256: Option<String>,
+}
+
+impl Default for FirstBootExpect {
+    fn default() -> Self {
+        FirstBootExpect {
+            ssh: true,
+            ssh_port: 22,
+            serial_console: None,
+            time_sync: true,
+            logging: true,
+            cmdline: vec![],
+            init: None,
+            os: None,
+            system: None,
+            configuration_revision: None,
+            package_set_sha256: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlatformExpect {
+    /// A substring of the CPU model name.
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    #[serde(default)]
+    pub sockets: Option<u32>,
+    /// Physical cores over all sockets.
+    #[serde(default)]
+    pub cores: Option<u32>,
+    /// CPU flags that must be present (`avx2`, `aes`, `vmx`).
+    #[serde(default)]
+    pub cpu_flags: Vec<String>,
+    /// Disks that must be present.
+    #[serde(default)]
+    pub disks: Vec<DiskExpect>,
+    /// Number of NVDIMM regions expected.
+    #[serde(default)]
+    pub nvdimm_regions: Option<u32>,
+    #[serde(default)]
+    pub dmi: DmiExpect,
+    /// `uefi` or `bios`.
+    #[serde(default)]
+    pub boot_mode: Option<String>,
+    #[serde(default)]
+    pub secure_boot: Option<bool>,
+    /// Kernel modules that must be loaded.
+    #[serde(default)]
+    pub modules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiskExpect {
+    /// How many disks must match.
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub min_size_gib: Option<u64>,
+    /// `nvme`, `sata`, `sas`, `virtio`, `usb`, `scsi`.
+    #[serde(default)]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub rotational: Option<bool>,
+    /// A substring of the model.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DmiExpect {
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub bios_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkExpect {
+    /// Forward (FQDN → IP) and reverse (IP → FQDN) DNS through the host's own
+    /// resolver must agree with the inventory (a hard check).
+    #[serde(default = "yes")]
+    pub dns: bool,
+    /// Minimum link speed of the management NIC, Mb/s.
+    #[serde(default)]
+    pub min_speed_mbps: Option<u32>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// VLAN ids that must exist as interfaces.
+    #[serde(default)]
+    pub vlans: Vec<u16>,
+    /// The default gateway expected; without it, any default route passes.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// A default route must exist.
+    #[serde(default = "yes")]
+    pub default_route: bool,
+}
+
+impl Default for NetworkExpect {
+    fn default() -> Self {
+        NetworkExpect {
+            dns: true,
+            min_speed_mbps: None,
+            mtu: None,
+            vlans: vec![],
+            gateway: None,
+            default_route: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageExpect {
+    /// The root filesystem type (`ext4`, `zfs`, `btrfs`, `tmpfs` for netboot).
+    #[serde(default)]
+    pub root_fstype: Option<String>,
+    /// The root filesystem must be mounted read-write.
+    #[serde(default = "yes")]
+    pub root_writable: bool,
+    /// Mount points that must be mounted.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+    /// NFS mount points that must be mounted.
+    #[serde(default)]
+    pub nfs: Vec<String>,
+    /// iSCSI target IQNs with a logged-in session.
+    #[serde(default)]
+    pub iscsi_targets: Vec<String>,
+    /// ZFS pools that must be ONLINE.
+    #[serde(default)]
+    pub zfs_pools: Vec<String>,
+    /// The host is a Ceph client or node: `ceph status` must be HEALTH_OK.
+    #[serde(default)]
+    pub ceph: bool,
+    /// Disks that must carry no data signature (targets of a destructive install).
+    #[serde(default)]
+    pub blank_disks: Vec<String>,
+}
+
+impl Default for StorageExpect {
+    fn default() -> Self {
+        StorageExpect {
+            root_fstype: None,
+            root_writable: true,
+            mounts: vec![],
+            nfs: vec![],
+            iscsi_targets: vec![],
+            zfs_pools: vec![],
+            ceph: false,
+            blank_disks: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityExpect {
+    /// The host is an SSSD client (AAA required): sssd must run, its
+    /// configuration be private, its domains online. Missing SSSD is a hard fail.
+    #[serde(default)]
+    pub sssd: bool,
+    /// SSSD domains that must be online (default: every configured domain).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Directory users that must resolve through NSS.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Offline credential caching enabled in every domain.
+    #[serde(default)]
+    pub offline_cache: bool,
+    /// /etc/krb5.keytab with the host principal.
+    #[serde(default)]
+    pub keytab: bool,
+    /// Enrolled in FreeIPA (/etc/ipa/default.conf naming this host).
+    #[serde(default)]
+    pub ipa: bool,
+    /// sudo rules from SSSD (nsswitch `sudoers: ... sss`, sssd services sudo).
+    #[serde(default)]
+    pub sudo_sss: bool,
+    /// SSH keys from SSSD (sshd AuthorizedKeysCommand sss_ssh_authorizedkeys).
+    #[serde(default)]
+    pub ssh_keys_sss: bool,
+    /// A local account that must work when the directory does not.
+    #[serde(default)]
+    pub break_glass: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceExpect {
+    /// Services that must be running; `a|b` accepts either name (`sshd|ssh`).
+    /// A required service that is not running is a hard fail.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// No failed units (systemd) or failed/crashed services (OpenRC).
+    #[serde(default = "yes")]
+    pub no_failed: bool,
+    /// Role smoke checks.
+    #[serde(default)]
+    pub smoke: Vec<SmokeCheck>,
+}
+
+impl Default for ServiceExpect {
+    fn default() -> Self {
+        ServiceExpect {
+            required: vec![],
+            no_failed: true,
+            smoke: vec![],
+        }
+    }
+}
+
+/// One role smoke check: exactly one of `command`, `tcp`, `http`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmokeCheck {
+    pub name: String,
+    /// argv of a command that must exit 0.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// `host:port` that must accept a TCP connection.
+    #[serde(default)]
+    pub tcp: Option<String>,
+    #[serde(default)]
+    pub http: Option<HttpSmoke>,
+    #[serde(default = "five")]
+    pub timeout_s: u64,
+    /// A failure fails the host.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+fn five() -> u64 {
+    5
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpSmoke {
+    pub url: String,
+    #[serde(default = "ok200")]
+    pub status: u16,
+    /// A substring the body must contain.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+}
+
+fn ok200() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PerformanceExpect {
+    /// How far below a baseline (above, for latencies) a figure may be, in percent.
+    #[serde(default = "twenty")]
+    pub tolerance_pct: f64,
+    #[serde(default)]
+    pub cpu_single_mibs: Option<f64>,
+    #[serde(default)]
+    pub cpu_all_mibs: Option<f64>,
+    #[serde(default)]
+    pub memory_mibs: Option<f64>,
+    #[serde(default)]
+    pub disk_write_mibs: Option<f64>,
+    #[serde(default)]
+    pub disk_read_mibs: Option<f64>,
+    #[serde(default)]
+    pub fsync_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub tcp_mbits: Option<f64>,
+    /// Directory for the disk test's temporary file (on the disk to measure).
+    #[serde(default = "var_tmp")]
+    pub disk_dir: String,
+    #[serde(default = "sixty_four")]
+    pub disk_mib: u64,
+    /// Time bound of each CPU and memory measurement.
+    #[serde(default = "half_second")]
+    pub duration_ms: u64,
+    #[serde(default = "sixty_four")]
+    pub tcp_mib: u64,
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+fn var_tmp() -> String {
+    "/var/tmp".into()
+}
+fn sixty_four() -> u64 {
+    64
+}
+fn half_second() -> u64 {
+    500
+}
+
+/// What the probe must collect beyond what it always collects: derived from
+/// the host's spec and sent to the agent in the hello answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// The primary identity to look up forward and reverse.
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub persistent_paths: Vec<String>,
+    #[serde(default)]
+    pub ssh_port: Option<u16>,
+    /// Users to look up through NSS.
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub break_glass: Option<String>,
+    /// Services whose state to report (`a|b` alternatives).
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub smoke: Vec<SmokeCheck>,
+    #[serde(default)]
+    pub performance: Option<PerformanceRun>,
+}
+
+/// How to measure performance: the bounds of each test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceRun {
+    pub duration_ms: u64,
+    pub disk_dir: String,
+    pub disk_mib: u64,
+    /// URL the TCP test posts to (the coordinator's throughput endpoint),
+    /// with the bearer token the agent already holds.
+    #[serde(default)]
+    pub tcp_url: Option<String>,
+    pub tcp_mib: u64,
+}
+
+impl Expect {
+    /// The collection request for this spec. `tcp_url` is the coordinator's
+    /// throughput endpoint, when one is reachable.
+    pub fn probe_spec(&self, fqdn: &str, ip: &str, tcp_url: Option<String>) -> ProbeSpec {
+        ProbeSpec {
+            fqdn: Some(fqdn.to_string()),
+            ip: Some(ip.to_string()),
+            persistent_paths: self.persistent_paths.clone(),
+            ssh_port: Some(self.first_boot.ssh_port),
+            users: self.identity.users.clone(),
+            break_glass: self.identity.break_glass.clone(),
+            services: self.service.required.clone(),
+            smoke: self.service.smoke.clone(),
+            performance: self.performance.as_ref().map(|p| PerformanceRun {
+                duration_ms: p.duration_ms,
+                disk_dir: p.disk_dir.clone(),
+                disk_mib: p.disk_mib,
+                tcp_url: if p.tcp_mbits.is_some() { tcp_url } else { None },
+                tcp_mib: p.tcp_mib,
+            }),
+        }
+    }
+}
+
+impl Expect {
+    /// Problems with these expectations, as (field, problem); the field is
+    /// relative to `expect`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut f = |field: String, msg: String| p.push((field, msg));
+        let fb = &self.first_boot;
+        if fb.ssh_port == 0 {
+            f(
+                "firstBoot.sshPort".into(),
+                "must be a TCP port (1-65535)".into(),
+            );
+        }
+        if let Some(i) = &fb.init {
+            if !["systemd", "openrc", "sysvinit", "busybox"].contains(&i.as_str()) {
+                f(
+                    "firstBoot.init".into(),
+                    format!("{i:?}: use systemd, openrc, sysvinit or busybox"),
+                );
+            }
+        }
+        if let Some(s) = &fb.system {
+            if !s.starts_with("/nix/store/") {
+                f(
+                    "firstBoot.system".into(),
+                    format!("{s:?} is not a /nix/store path"),
+                );
+            }
+        }
+        let pl = &self.platform;
+        if let Some(m) = &pl.boot_mode {
+            if m != "uefi" && m != "bios" {
+                f(
+                    "platform.bootMode".into(),
+                    format!("{m:?}: use uefi or bios"),
+                );
+            }
+        }
+        for (i, d) in pl.disks.iter().enumerate() {
+            if d.count == 0 {
+                f(
+                    format!("platform.disks[{i}].count"),
+                    "must be at least 1".into(),
+                );
+            }
+            if let Some(t) = &d.transport {
+                if !["nvme", "sata", "sas", "usb", "virtio", "scsi", "mmc"].contains(&t.as_str()) {
+                    f(
+                        format!("platform.disks[{i}].transport"),
+                        format!("{t:?}: use nvme, sata, sas, usb, virtio, scsi or mmc"),
+                    );
+                }
+            }
+        }
+        for (i, d) in self.storage.blank_disks.iter().enumerate() {
+            if d.is_empty() || d.contains('/') {
+                f(
+                    format!("storage.blankDisks[{i}]"),
+                    format!("{d:?}: give the kernel name (sdb, nvme1n1), not a path"),
+                );
+            }
+        }
+        for (field, list) in [
+            ("storage.mounts", &self.storage.mounts),
+            ("storage.nfs", &self.storage.nfs),
+        ] {
+            for (i, m) in list.iter().enumerate() {
+                if !m.starts_with('/') {
+                    f(
+                        format!("{field}[{i}]"),
+                        format!("{m:?} is not an absolute path"),
+                    );
+                }
+            }
+        }
+        for (i, s) in self.service.required.iter().enumerate() {
+            if s.split('|').any(|a| a.trim().is_empty()) {
+                f(
+                    format!("service.required[{i}]"),
+                    format!("{s:?}: a service name (or names separated by '|')"),
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.service.smoke.iter().enumerate() {
+            let field = format!("service.smoke[{i}]");
+            if s.name.trim().is_empty() || !names.insert(s.name.as_str()) {
+                f(
+                    format!("{field}.name"),
+                    format!(
+                        "{:?}: each smoke check needs its own non-empty name",
+                        s.name
+                    ),
+                );
+            }
+            if s.kind().is_none() {
+                f(
+                    field.clone(),
+                    "give exactly one of command (a non-empty argv), tcp or http".into(),
+                );
+            }
+            if s.timeout_s == 0 || s.timeout_s > 300 {
+                f(
+                    format!("{field}.timeoutS"),
+                    format!("{}: between 1 and 300 seconds", s.timeout_s),
+                );
+            }
+            if let Some(t) = &s.tcp {
+                let ok = t
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                if !ok {
+                    f(format!("{field}.tcp"), format!("{t:?} is not host:port"));
+                }
+            }
+            if let Some(h) = &s.http {
+                if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+                    f(
+                        format!("{field}.http.url"),
+                        format!("{:?} is not an http(s) URL", h.url),
+                    );
+                }
+            }
+        }
+        if let Some(pf) = &self.performance {
+            if !(0.0..100.0).contains(&pf.tolerance_pct) {
+                f(
+                    "performance.tolerancePct".into(),
+                    format!("{}: between 0 and 100", pf.tolerance_pct),
+                );
+            }
+            if !pf.disk_dir.starts_with('/') {
+                f(
+                    "performance.diskDir".into(),
+                    format!("{:?} is not an absolute path", pf.disk_dir),
+                );
+            }
+            if pf.disk_mib == 0 || pf.disk_mib > 4096 {
+                f(
+                    "performance.diskMib".into(),
+                    format!("{}: between 1 and 4096", pf.disk_mib),
+                );
+            }
+            if pf.tcp_mib == 0 || pf.tcp_mib > 4096 {
+                f(
+                    "performance.tcpMib".into(),
+                    format!("{}: between 1 and 4096", pf.tcp_mib),
+                );
+            }
+            if pf.duration_ms < 50 || pf.duration_ms > 30_000 {
+                f(
+                    "performance.durationMs".into(),
+                    format!("{}: between 50 and 30000", pf.duration_ms),
+                );
+            }
+            for (name, v) in [
+                ("cpuSingleMibs", pf.cpu_single_mibs),
+                ("cpuAllMibs", pf.cpu_all_mibs),
+                ("memoryMibs", pf.memory_mibs),
+                ("diskWriteMibs", pf.disk_write_mibs),
+                ("diskReadMibs", pf.disk_read_mibs),
+                ("fsyncP99Ms", pf.fsync_p99_ms),
+                ("tcpMbits", pf.tcp_mbits),
+            ] {
+                if let Some(v) = v {
+                    if !(v.is_finite() && v > 0.0) {
+                        f(
+                            format!("performance.{name}"),
+                            format!("{v}: a positive baseline"),
+                        );
+                    }
+                }
+            }
+        }
+        p
+    }
+}
+
+impl SmokeCheck {
+    /// `command`, `tcp` or `http`; `None` when not exactly one is given.
+    pub fn kind(&self) -> Option<&'static str> {
+        match (&self.command, &self.tcp, &self.http) {
+            (Some(c), None, None) if !c.is_empty() => Some("command"),
+            (None, Some(_), None) => Some("tcp"),
+            (None, None, Some(_)) => Some("http"),
+            _ => None,
+        }
+    }
+}
