@@ -288,7 +288,9 @@ async fn hello(
     let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
     Ok(Json(HelloResponse {
         boot_seq: seq,
-        probe: spec.expect.probe_spec(&spec.fqdn, &spec.ip, tcp_url),
+        probe: spec
+            .expect
+            .probe_spec(Some(&spec.fqdn), Some(&spec.ip), tcp_url),
     }))
 }
 

@@ -648,7 +648,7 @@ async fn await_facts(
             spec,
             f,
             &BootContext {
-                run_id,
+                run_id: Some(run_id),
                 boot_seq: seq,
             },
         ),
@@ -695,7 +695,7 @@ pub fn build_report(
                     spec,
                     f,
                     &BootContext {
-                        run_id,
+                        run_id: Some(run_id),
                         boot_seq: *seq,
                     },
                 ),

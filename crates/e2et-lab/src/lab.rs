@@ -70,7 +70,48 @@ impl Lab {
         ] {
             sh(Command::new("ip").args(["-n", &lab.ns]).args(&args))?;
         }
+        // Everything run in the namespace (e2etd's inventory gate, tools)
+        // resolves through the lab's site DNS: `ip netns exec` mounts
+        // /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
+        let etc = Path::new("/etc/netns").join(&lab.ns);
+        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
+        std::fs::write(etc.join("resolv.conf"), format!("nameserver {BRIDGE_IP}\n"))?;
         Ok(lab)
+    }
+
+    /// The site's DNS (its IPAM) in the lab: a DNS-only dnsmasq on the bridge
+    /// with an A and a PTR record for every inventory host, answering nothing
+    /// else. The provisioning dnsmasq hands it out as the DNS server.
+    pub fn start_site_dns(&mut self, inventory: &Path) -> Result<()> {
+        let inv: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(inventory)
+                .with_context(|| format!("reading {}", inventory.display()))?,
+        )?;
+        let mut c = self.cmd("dnsmasq");
+        c.arg("--keep-in-foreground")
+            .arg("--conf-file=/dev/null")
+            .args([
+                "--port=53",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+            ])
+            .arg(format!("--listen-address={BRIDGE_IP}"))
+            .arg(format!("--pid-file={}", self.dir.join("dns.pid").display()))
+            .arg("--log-queries")
+            .arg(format!(
+                "--log-facility={}",
+                self.dir.join("dns.log").display()
+            ));
+        if let Some(d) = inv["site"]["domain"].as_str() {
+            c.arg(format!("--local=/{d}/"));
+        }
+        for (_, h) in inv["hosts"].as_object().into_iter().flatten() {
+            if let (Some(f), Some(ip)) = (h["fqdn"].as_str(), h["ip"].as_str()) {
+                c.arg(format!("--host-record={f},{ip}"));
+            }
+        }
+        self.spawn("site DNS (dnsmasq)", c, "dns.out")
     }
 
     /// A command that runs inside the namespace.
@@ -416,5 +457,6 @@ impl Drop for Lab {
             let _ = c.wait();
         }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.ns));
     }
 }

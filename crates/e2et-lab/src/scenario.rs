@@ -25,6 +25,13 @@ pub enum Scenario {
     /// Eight VMs (vm1..vm8 on outlets 1..8 of one SNMPv3 PDU) through the
     /// cold lifecycle at once: all passed; total time beside each run's.
     Fleet,
+    /// A real IPA/SSSD client on this machine (slapd, sssd, sshd, chrony in
+    /// namespaces): the identity gate passes, then breaks the ways its checks
+    /// name; a capture of it replays identically.
+    Identity,
+    /// Debian's real OpenRC as a host's service manager: failed starts,
+    /// crashed daemons and supervised respawns read from what OpenRC leaves.
+    Openrc,
 }
 
 impl Scenario {
@@ -36,6 +43,8 @@ impl Scenario {
             Scenario::NoRun => "no-run",
             Scenario::Crash => "crash",
             Scenario::Fleet => "fleet",
+            Scenario::Identity => "identity",
+            Scenario::Openrc => "openrc",
         }
     }
 }
@@ -85,7 +94,12 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
                 .push(Value::String(RAM_PATH.into()));
         }
         Scenario::HardFail => vm1["expect"]["minRamMib"] = Value::from(65536),
-        Scenario::Pass | Scenario::NoRun | Scenario::Crash | Scenario::Fleet => {}
+        Scenario::Pass
+        | Scenario::NoRun
+        | Scenario::Crash
+        | Scenario::Fleet
+        | Scenario::Identity
+        | Scenario::Openrc => {}
     }
     if s == Scenario::Fleet {
         // vm2..vm8 from vm1's spec: their own MAC, address and outlet, one CPU
@@ -140,6 +154,12 @@ fn outlet(inv: &Value, host: &str) -> Result<u64> {
 }
 
 pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
+    if s == Scenario::Identity {
+        return crate::devhost::run(env);
+    }
+    if s == Scenario::Openrc {
+        return crate::devhost::run_openrc(env);
+    }
     let dir = env.out.join(s.name());
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -177,6 +197,7 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         lab.start_pdu_emulator(listen, &pdu_dir)?;
         println!("[{}] PDU {pdu_name}: SNMPv3 ({user}) AP7901 emulator on {listen}, outlets wired to QEMU over QMP", s.name());
     }
+    lab.start_site_dns(&inv_path)?;
     lab.start_dnsmasq(&inv_path)?;
     // The crash scenario's coordinator runs under a supervisor that restarts
     // it after each crash, arming the next crash point.
@@ -443,7 +464,9 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
             );
             println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
         }
-        Scenario::NoRun | Scenario::Fleet => unreachable!("no single report"),
+        Scenario::NoRun | Scenario::Fleet | Scenario::Identity | Scenario::Openrc => {
+            bail!("scenario {} has no single lifecycle report", s.name())
+        }
     }
     Ok(())
 }

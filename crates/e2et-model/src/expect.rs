@@ -432,10 +432,17 @@ pub struct PerformanceRun {
 impl Expect {
     /// The collection request for this spec. `tcp_url` is the coordinator's
     /// throughput endpoint, when one is reachable.
-    pub fn probe_spec(&self, fqdn: &str, ip: &str, tcp_url: Option<String>) -> ProbeSpec {
+    /// `fqdn` and `ip` are the host's primary identity; without them the
+    /// probe looks up its own name and addresses.
+    pub fn probe_spec(
+        &self,
+        fqdn: Option<&str>,
+        ip: Option<&str>,
+        tcp_url: Option<String>,
+    ) -> ProbeSpec {
         ProbeSpec {
-            fqdn: Some(fqdn.to_string()),
-            ip: Some(ip.to_string()),
+            fqdn: fqdn.map(str::to_string),
+            ip: ip.map(str::to_string),
             persistent_paths: self.persistent_paths.clone(),
             ssh_port: Some(self.first_boot.ssh_port),
             users: self.identity.users.clone(),

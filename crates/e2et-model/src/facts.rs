@@ -61,6 +61,14 @@ impl<T> Observed<T> {
             Observed::Error { message } => Observed::Error { message },
         }
     }
+    /// The bare reason or message when there is no value.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Observed::Ok { .. } => None,
+            Observed::NotApplicable { reason } => Some(reason),
+            Observed::Error { message } => Some(message),
+        }
+    }
     /// Why there is no value (`None` when there is one).
     pub fn why_not(&self) -> Option<String> {
         match self {
@@ -489,7 +497,8 @@ pub struct NssSwitch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct UserLookup {
     pub name: String,
-    pub entry: Observed<PasswdEntry>,
+    /// `Ok(None)`: NSS answered that there is no such user.
+    pub entry: Observed<Option<PasswdEntry>>,
     pub elapsed_ms: f64,
 }
 

@@ -203,11 +203,8 @@ fn users(root: &Root, names: &[String], nss: &Observed<NssSwitch>) -> Vec<UserLo
                     let n = n.clone();
                     move || sys::getpwnam(&n)
                 }) {
-                    Ok(Ok(Some(e))) => Observed::ok(e),
-                    Ok(Ok(None)) => {
-                        Observed::err(format!("not found through NSS (passwd: {srcs})"))
-                    }
-                    Ok(Err(e)) | Err(e) => Observed::err(e),
+                    Ok(Ok(found)) => Observed::ok(found),
+                    Ok(Err(e)) | Err(e) => Observed::err(format!("{e} (passwd: {srcs})")),
                 },
             );
             UserLookup {

@@ -27,10 +27,14 @@ struct Cli {
 struct SpecArgs {
     /// The inventory (hosts/inventory.nix or its JSON); with --host, collect
     /// what that host's spec asks for (its FQDN, IP, users, services, ...).
-    #[arg(long, requires = "host")]
+    #[arg(long)]
     inventory: Option<PathBuf>,
-    #[arg(long, requires = "inventory")]
+    #[arg(long, requires = "inventory", conflicts_with = "profile")]
     host: Option<String>,
+    /// With --inventory: collect what this profile asks for, with this
+    /// host's own name and addresses as its identity.
+    #[arg(long, requires = "inventory")]
+    profile: Option<String>,
     /// A ProbeSpec JSON file (what the coordinator sends the agent).
     #[arg(long, conflicts_with = "inventory")]
     spec: Option<PathBuf>,
@@ -49,13 +53,29 @@ impl SpecArgs {
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             serde_json::from_str(&t)
                 .with_context(|| format!("{} is not a probe spec", p.display()))?
-        } else if let (Some(inv), Some(host)) = (&self.inventory, &self.host) {
+        } else if let Some(inv) = &self.inventory {
             let inv = e2et_inventory::load(inv)?;
-            let h = inv
-                .hosts
-                .get(host)
-                .with_context(|| format!("host {host} is not in the inventory"))?;
-            h.expect.probe_spec(&h.fqdn, &h.ip, None)
+            match (&self.host, &self.profile) {
+                (Some(host), _) => {
+                    let h = inv
+                        .hosts
+                        .get(host)
+                        .with_context(|| format!("host {host} is not in the inventory"))?;
+                    h.expect.probe_spec(Some(&h.fqdn), Some(&h.ip), None)
+                }
+                (None, Some(p)) => {
+                    let v = inv.profiles.get(p).with_context(|| {
+                        format!(
+                            "profile {p} is not in the inventory (defined: {})",
+                            inv.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })?;
+                    let e: e2et_model::Expect = serde_json::from_value(v.clone())
+                        .with_context(|| format!("profile {p}"))?;
+                    e.probe_spec(None, None, None)
+                }
+                (None, None) => bail!("--inventory needs --host or --profile"),
+            }
         } else {
             ProbeSpec::default()
         };

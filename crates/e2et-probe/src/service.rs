@@ -134,22 +134,40 @@ pub fn parse_openrc_daemon(s: &str) -> (Option<String>, Option<String>) {
     (exec, pidfile)
 }
 
-/// OpenRC's own test for a crashed service (rc_service_daemons_crashed):
-/// a started service whose recorded daemon is gone.
+/// Whether a pid from a pidfile runs; `Some(why)` when it does not. A
+/// zombie (exited, not yet reaped) is not running.
+fn pidfile_dead(root: &Root, pidfile: &str) -> Option<String> {
+    let Some(p) = root.line(pidfile).and_then(|p| p.parse::<u32>().ok()) else {
+        return Some(format!("pidfile {pidfile} missing or empty"));
+    };
+    match root
+        .read(&format!("/proc/{p}/stat"))
+        .ok()
+        .as_deref()
+        .and_then(crate::procs::parse_stat)
+        .map(|(_, state)| state)
+    {
+        None => Some(format!("pid {p} from {pidfile} is not running")),
+        Some('Z') | Some('X') => Some(format!("pid {p} from {pidfile} has exited (zombie)")),
+        Some(_) => None,
+    }
+}
+
+/// A started service whose daemon is gone. OpenRC's own test
+/// (rc_service_daemons_crashed) reads the daemon records its
+/// start-stop-daemon and supervise-daemon write; where the distribution's
+/// start-stop-daemon writes none (Debian ships dpkg's), the pidfile the
+/// service declared (options/<svc>/pidfile) is checked instead.
 fn openrc_crashed(root: &Root, procs: &Procs, svc: &str) -> Option<String> {
-    for f in root.list(&format!("/run/openrc/daemons/{svc}")) {
+    let records = root.list(&format!("/run/openrc/daemons/{svc}"));
+    for f in &records {
         let Ok(t) = root.read(&format!("/run/openrc/daemons/{svc}/{f}")) else {
             continue;
         };
         match parse_openrc_daemon(&t) {
             (_, Some(pidfile)) => {
-                let pid = root.line(&pidfile).and_then(|p| p.parse::<u32>().ok());
-                match pid {
-                    None => return Some(format!("pidfile {pidfile} missing or empty")),
-                    Some(p) if !root.exists(&format!("/proc/{p}")) => {
-                        return Some(format!("pid {p} from {pidfile} is not running"))
-                    }
-                    _ => {}
+                if let Some(why) = pidfile_dead(root, &pidfile) {
+                    return Some(why);
                 }
             }
             (Some(exec), None) => {
@@ -161,9 +179,38 @@ fn openrc_crashed(root: &Root, procs: &Procs, svc: &str) -> Option<String> {
             (None, None) => {}
         }
     }
+    if records.is_empty() {
+        if let Some(pidfile) = root.line(&format!("/run/openrc/options/{svc}/pidfile")) {
+            return pidfile_dead(root, &pidfile).map(|w| format!("{w} (no daemon record)"));
+        }
+    }
     None
 }
 
+/// Services of the runlevels the host is in: sysinit, boot and the current
+/// softlevel, each with the runlevel it is in.
+fn openrc_runlevel_services(root: &Root) -> Vec<(String, String)> {
+    let soft = root
+        .line("/run/openrc/softlevel")
+        .unwrap_or_else(|| "default".into());
+    let mut levels = vec!["sysinit".to_string(), "boot".to_string()];
+    if !levels.contains(&soft) {
+        levels.push(soft);
+    }
+    let mut out = Vec::new();
+    for rl in levels {
+        for svc in root.list(&format!("/etc/runlevels/{rl}")) {
+            if !out.iter().any(|(s, _)| s == &svc) {
+                out.push((svc, rl.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Failed services: in failed/; in a runlevel the host is in but neither
+/// started, starting nor inactive (a failed start leaves a service stopped);
+/// started but crashed.
 fn openrc_failed(root: &Root, procs: &Procs) -> Vec<FailedService> {
     let mut v: Vec<FailedService> = root
         .list("/run/openrc/failed")
@@ -174,6 +221,18 @@ fn openrc_failed(root: &Root, procs: &Procs) -> Vec<FailedService> {
             detail: "in /run/openrc/failed".into(),
         })
         .collect();
+    for (svc, rl) in openrc_runlevel_services(root) {
+        let state = |d: &str| root.exists(&format!("/run/openrc/{d}/{svc}"));
+        if !(state("started") || state("starting") || state("inactive") || state("failed")) {
+            v.push(FailedService {
+                name: svc,
+                state: "stopped".into(),
+                detail: format!(
+                    "in runlevel {rl} but not started (a failed start leaves a service stopped)"
+                ),
+            });
+        }
+    }
     for svc in root.list("/run/openrc/started") {
         if let Some(why) = openrc_crashed(root, procs, &svc) {
             v.push(FailedService {

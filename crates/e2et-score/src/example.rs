@@ -137,12 +137,12 @@ pub fn healthy_facts(spec: &HostSpec, run_id: &str, boot_id: &str) -> Facts {
             .enumerate()
             .map(|(i, u)| UserLookup {
                 name: u.clone(),
-                entry: Observed::ok(PasswdEntry {
+                entry: Observed::ok(Some(PasswdEntry {
                     uid: 10_000 + i as u32,
                     gid: 10_000 + i as u32,
                     home: format!("/home/{u}"),
                     shell: "/bin/bash".into(),
-                }),
+                })),
                 elapsed_ms: 1.0,
             })
             .collect(),

@@ -2,7 +2,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use e2et_model::facts::Facts;
-use e2et_model::inventory::Inventory;
+use e2et_model::inventory::{Expect, HostSpec, Inventory};
 use e2et_model::report::Report;
 use e2et_score::render::{render, Format};
 use e2et_score::{boot_checks, score_validation, BootContext, Policy};
@@ -20,16 +20,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Score one boot's facts against a host of the inventory; prints the validation JSON.
+    /// Score one boot's facts against a host of the inventory, or against a
+    /// profile with this host's own identity; prints the validation.
     Validate {
+        /// hosts/inventory.nix or its JSON.
         #[arg(long)]
         inventory: PathBuf,
+        /// A host of the inventory.
+        #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
+        host: Option<String>,
+        /// A profile of the inventory, applied to the host the facts come
+        /// from (its FQDN, and the MAC and IPv4 of the NIC with the default
+        /// route): "would this machine pass as an aaa-domain-client?".
         #[arg(long)]
-        host: String,
+        profile: Option<String>,
         #[arg(long)]
         facts: PathBuf,
-        #[arg(long, default_value = "offline")]
-        run_id: String,
+        /// The run the facts belong to; without it the boot-path check is not applicable.
+        #[arg(long)]
+        run_id: Option<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Output,
     },
     /// Print the JSON Schema of the report or of the facts document.
     Schema {
@@ -44,6 +55,13 @@ enum Cmd {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Json,
+    /// One line per check: outcome, severity, id, expected, observed.
+    Table,
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("e2et-score: {e:#}");
@@ -51,44 +69,110 @@ fn main() {
     }
 }
 
+/// A host spec for the machine the facts come from, with a profile's
+/// expectations.
+fn spec_from_facts(inv: &Inventory, profile: &str, f: &Facts) -> Result<HostSpec> {
+    let p = inv.profiles.get(profile).with_context(|| {
+        format!(
+            "profile {profile} is not in the inventory (defined: {})",
+            inv.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let expect: Expect =
+        serde_json::from_value(p.clone()).with_context(|| format!("profile {profile}"))?;
+    let nic_name = f
+        .network
+        .routes
+        .iter()
+        .find(|r| r.destination == "0.0.0.0/0")
+        .map(|r| r.interface.clone())
+        .or_else(|| f.network.interfaces.first().map(|i| i.name.clone()))
+        .context("the facts show no network interface")?;
+    let nic = f
+        .network
+        .interfaces
+        .iter()
+        .find(|i| i.name == nic_name)
+        .with_context(|| format!("interface {nic_name} is not in the facts"))?;
+    let ip = nic
+        .ipv4
+        .iter()
+        .flatten()
+        .next()
+        .and_then(|a| a.split('/').next())
+        .with_context(|| format!("{nic_name} has no IPv4 address in the facts"))?;
+    Ok(HostSpec {
+        mac: nic.mac.clone(),
+        ip: ip.to_string(),
+        fqdn: f
+            .first_boot
+            .fqdn
+            .value()
+            .cloned()
+            .unwrap_or_else(|| f.first_boot.hostname.clone()),
+        power: vec![],
+        console: "unknown (scored against a profile)".into(),
+        profile: profile.to_string(),
+        expect,
+        required_zone: e2et_model::Zone::P90,
+    })
+}
+
 fn run() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Validate {
             inventory,
             host,
+            profile,
             facts,
             run_id,
+            format,
         } => {
-            let text = std::fs::read_to_string(&inventory)
-                .with_context(|| format!("reading {}", inventory.display()))?;
-            let inv = Inventory::from_json(&text).map_err(|errs| {
-                anyhow::anyhow!(
-                    "{}",
-                    errs.iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })?;
-            let spec = inv
-                .hosts
-                .get(&host)
-                .with_context(|| format!("host {host} is not in the inventory"))?;
+            let inv = e2et_inventory::load(&inventory)?;
             let f: Facts = serde_json::from_str(
                 &std::fs::read_to_string(&facts)
                     .with_context(|| format!("reading {}", facts.display()))?,
             )
             .with_context(|| format!("parsing facts {}", facts.display()))?;
+            let spec = match (&host, &profile) {
+                (Some(h), _) => inv
+                    .hosts
+                    .get(h)
+                    .cloned()
+                    .with_context(|| format!("host {h} is not in the inventory"))?,
+                (None, Some(p)) => spec_from_facts(&inv, p, &f)?,
+                (None, None) => anyhow::bail!("give --host or --profile"),
+            };
             let checks = boot_checks(
-                spec,
+                &spec,
                 &f,
                 &BootContext {
-                    run_id: &run_id,
+                    run_id: run_id.as_deref(),
                     boot_seq: 1,
                 },
             );
             let v = score_validation(&Policy::default(), 1, &f.first_boot.boot_id, checks);
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            match format {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                Output::Table => {
+                    println!(
+                        "{} as {} (profile {}): score {:.2}, zone {}",
+                        spec.fqdn, spec.ip, spec.profile, v.score, v.zone
+                    );
+                    for c in &v.checks {
+                        println!(
+                            "{:<14} {:<8} {:<11} {:<44} expected: {} | observed: {} | evidence: {}",
+                            c.outcome.label(),
+                            format!("{:?}", c.severity).to_lowercase(),
+                            c.gate.as_str(),
+                            c.id,
+                            c.expected.as_deref().unwrap_or("-"),
+                            c.observed.as_deref().unwrap_or("-"),
+                            c.evidence
+                        );
+                    }
+                }
+            }
         }
         Cmd::Schema { kind } => print!("{}", e2et_score::schema(kind)),
         Cmd::Render { report, format } => {

@@ -412,8 +412,9 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
         ),
         None => dr.na(
             fb.package_profile
-                .why_not()
-                .unwrap_or_else(|| "no package profile".into()),
+                .reason()
+                .unwrap_or("no package profile")
+                .to_string(),
             "current = booted",
         ),
     });

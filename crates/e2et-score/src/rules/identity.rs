@@ -6,6 +6,7 @@ use super::{join_or, C};
 use e2et_model::check::{Check, Gate};
 use e2et_model::facts::{Facts, SssdConf};
 use e2et_model::inventory::HostSpec;
+use e2et_model::Observed;
 
 const G: Gate = Gate::Identity;
 
@@ -177,12 +178,7 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
             G,
         );
         out.push(match id.users.iter().find(|x| &x.name == u) {
-            None => c.compare(
-                false,
-                "resolvable".into(),
-                "not looked up by the probe".into(),
-                "no NSS lookup in the facts".into(),
-            ),
+            None => c.not_asked("resolvable", &format!("an NSS lookup of {u}")),
             Some(l) => {
                 let srcs = id
                     .nsswitch
@@ -191,11 +187,16 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
                     .unwrap_or_default();
                 c.over(&l.entry, "resolvable", |c, p| {
                     c.compare(
-                        true,
+                        p.is_some(),
                         "resolvable".into(),
-                        format!(
-                            "uid {} gid {} home {} shell {}",
-                            p.uid, p.gid, p.home, p.shell
+                        p.as_ref().map_or_else(
+                            || format!("not found through NSS (passwd: {srcs})"),
+                            |p| {
+                                format!(
+                                    "uid {} gid {} home {} shell {}",
+                                    p.uid, p.gid, p.home, p.shell
+                                )
+                            },
                         ),
                         format!("getpwnam({u}) via passwd: {srcs} in {:.1} ms", l.elapsed_ms),
                     )
@@ -261,47 +262,56 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
         );
     }
     if let Some(name) = &e.break_glass {
-        out.push(
-            C::new(
-                "identity.break_glass",
-                "the break-glass local account is present and usable",
-                G,
-            )
-            .require(
-                &id.break_glass,
-                format!("{name}: local, login shell, usable credential"),
-                |c, a| {
-                    let shell_ok = !a.shell.ends_with("nologin") && !a.shell.ends_with("/false");
-                    let cred_ok = a.password == "hash" || a.authorized_keys > 0;
-                    let mut bad = Vec::new();
-                    if !shell_ok {
-                        bad.push(format!("shell {}", a.shell));
-                    }
-                    if !cred_ok {
-                        bad.push(format!("password {} and no authorized key", a.password));
-                    }
-                    if a.expired {
-                        bad.push("account expired".into());
-                    }
-                    if !a.home_exists {
-                        bad.push(format!("home {} missing", a.home));
-                    }
-                    c.compare(
-                        bad.is_empty(),
-                        format!("{name}: local, login shell, password or key, not expired"),
-                        if bad.is_empty() {
-                            format!(
-                                "uid {}, shell {}, password {}, {} key(s)",
-                                a.uid, a.shell, a.password, a.authorized_keys
-                            )
-                        } else {
-                            bad.join("; ")
-                        },
-                        "/etc/passwd, /etc/shadow, ~/.ssh/authorized_keys (files only, not NSS)"
-                            .into(),
-                    )
-                },
-            ),
+        let c = C::new(
+            "identity.break_glass",
+            "the break-glass local account is present and usable",
+            G,
         );
+        let asked = match &id.break_glass {
+            Observed::NotApplicable { .. } => false,
+            Observed::Ok { value } => &value.name == name,
+            Observed::Error { .. } => true,
+        };
+        if !asked {
+            out.push(c.not_asked(
+                format!("{name}: local, login shell, usable credential"),
+                &format!("the local account {name}"),
+            ));
+            return;
+        }
+        out.push(c.require(
+            &id.break_glass,
+            format!("{name}: local, login shell, usable credential"),
+            |c, a| {
+                let shell_ok = !a.shell.ends_with("nologin") && !a.shell.ends_with("/false");
+                let cred_ok = a.password == "hash" || a.authorized_keys > 0;
+                let mut bad = Vec::new();
+                if !shell_ok {
+                    bad.push(format!("shell {}", a.shell));
+                }
+                if !cred_ok {
+                    bad.push(format!("password {} and no authorized key", a.password));
+                }
+                if a.expired {
+                    bad.push("account expired".into());
+                }
+                if !a.home_exists {
+                    bad.push(format!("home {} missing", a.home));
+                }
+                c.compare(
+                    bad.is_empty(),
+                    format!("{name}: local, login shell, password or key, not expired"),
+                    if bad.is_empty() {
+                        format!(
+                            "uid {}, shell {}, password {}, {} key(s)",
+                            a.uid, a.shell, a.password, a.authorized_keys
+                        )
+                    } else {
+                        bad.join("; ")
+                    },
+                    "/etc/passwd, /etc/shadow, ~/.ssh/authorized_keys (files only, not NSS)".into(),
+                )
+            },
+        ));
     }
 }

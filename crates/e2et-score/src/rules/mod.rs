@@ -21,7 +21,9 @@ pub use first_boot::drift;
 /// What a rule needs to know besides the spec and the facts.
 #[derive(Debug, Clone)]
 pub struct BootContext<'a> {
-    pub run_id: &'a str,
+    /// The run the facts belong to; `None` when scored outside a run
+    /// (`e2et-score validate` of a collected facts file).
+    pub run_id: Option<&'a str>,
     pub boot_seq: u32,
 }
 
@@ -105,6 +107,22 @@ impl C {
             Some(expected.into()),
             Some(format!("not applicable: {reason}")),
             reason,
+        )
+    }
+    /// The facts lack what this check needs because the probe was not asked
+    /// for it: a check that did not run (a required one leaves the verdict
+    /// incomplete), never a pass or a fail.
+    pub(crate) fn not_asked(self, expected: impl Into<String>, what: &str) -> Check {
+        let why = format!(
+            "the probe was not asked for {what}: collect with this host's spec (the agent does; by hand: e2et-probe collect --inventory <file> --host <name>)"
+        );
+        self.finish(
+            Outcome::NotRun {
+                reason: why.clone(),
+            },
+            Some(expected.into()),
+            Some(format!("not collected: {what}")),
+            why,
         )
     }
     /// The profile switched this check off.
@@ -205,22 +223,26 @@ pub fn boot_checks(spec: &HostSpec, facts: &Facts, ctx: &BootContext<'_>) -> Vec
 
     let fb = &facts.first_boot;
     let run_on_cmdline = cmdline_value(&fb.cmdline, "e2et.run");
-    out.push(
-        C::new(
-            "provisioning.boot_path",
-            "booted through this run's netboot script",
-            Gate::Provisioning,
-        )
-        .hard()
-        .compare(
-            run_on_cmdline == Some(ctx.run_id),
-            format!("e2et.run={}", ctx.run_id),
+    let bp = C::new(
+        "provisioning.boot_path",
+        "booted through this run's netboot script",
+        Gate::Provisioning,
+    )
+    .hard();
+    out.push(match ctx.run_id {
+        None => bp.na(
+            "scored outside a run: there is no run whose netboot script to check",
+            "e2et.run=<run id>",
+        ),
+        Some(run_id) => bp.compare(
+            run_on_cmdline == Some(run_id),
+            format!("e2et.run={run_id}"),
             run_on_cmdline.map_or("no e2et.run= on the kernel cmdline".into(), |r| {
                 format!("e2et.run={r}")
             }),
             format!("/proc/cmdline: {}", fb.cmdline),
         ),
-    );
+    });
 
     first_boot::checks(spec, facts, &mut out);
     platform::checks(spec, facts, &mut out);
@@ -404,7 +426,7 @@ mod tests {
 
     fn ctx() -> BootContext<'static> {
         BootContext {
-            run_id: "r1",
+            run_id: Some("r1"),
             boot_seq: 1,
         }
     }
@@ -584,9 +606,13 @@ mod tests {
         assert_eq!(c.observed.as_deref(), Some("owner uid 0, mode 0644"));
 
         let mut f = base.clone();
-        f.identity.users[0].entry = Observed::err("not found through NSS (passwd: files sss)");
+        f.identity.users[0].entry = Observed::ok(None);
         let c = get(&run(&f), "identity.nss.user:alice").clone();
-        assert!(c.failed() && c.observed.unwrap().contains("not found"));
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(
+            c.observed.as_deref(),
+            Some("not found through NSS (passwd: files sss)")
+        );
 
         let mut f = base.clone();
         f.identity.domain_status[0].online = Observed::ok(false);

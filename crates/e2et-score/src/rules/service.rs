@@ -42,12 +42,7 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
         )
         .hard();
         out.push(match s.required.iter().find(|r| &r.name == name) {
-            None => c.compare(
-                false,
-                "running".into(),
-                "not reported by the probe".into(),
-                "no service state in the facts".into(),
-            ),
+            None => c.not_asked("running", &format!("the state of {name}")),
             Some(r) => c.compare(
                 r.running,
                 "running".into(),
@@ -88,12 +83,7 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
             "a check".into()
         };
         out.push(match s.smoke.iter().find(|r| r.name == sm.name) {
-            None => c.compare(
-                false,
-                what,
-                "not run by the probe".into(),
-                "no smoke result in the facts".into(),
-            ),
+            None => c.not_asked(what, &format!("smoke check {}", sm.name)),
             Some(r) => c.compare(
                 r.ok,
                 format!("{what} within {} s", sm.timeout_s),
