@@ -550,7 +550,7 @@ pub fn run(env: &Env<'_>) -> Result<Outcome> {
         .args(["--host", "idhost"]))?;
     std::fs::write(&replay_facts, out)?;
     let replay = h.score(&inv, &replay_facts, "replay")?;
-    let live = h.score(&inv, &fixture.join(".e2et/facts.json"), "captured")?;
+    let live = h.score(&inv, &dir.join("facts-healthy.json"), "live")?;
     let diff: Vec<String> = live
         .checks
         .iter()

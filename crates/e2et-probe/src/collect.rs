@@ -109,10 +109,26 @@ pub fn collect(root: &Root, spec: &ProbeSpec, token: Option<&str>) -> Facts {
         take(&mut maps, "identity", id.map(|(v, t)| (Ok(v), t))).unwrap_or_default();
     let service: ServiceFacts =
         take(&mut maps, "service", sv.map(|(v, t)| (Ok(v), t))).unwrap_or_default();
+    // A digest, not the content: a capture keeps what the path hashed to
+    // (sssd's cache and the keytab never leave the host).
     let persistence = spec
         .persistent_paths
         .iter()
-        .map(|p| (p.clone(), persistence::digest_path(&root.path(p))))
+        .map(|p| {
+            let d = root.live_op(&format!("digest:{p}"), || {
+                Observed::ok(persistence::digest_path(&root.path(p)))
+            });
+            let d = match d {
+                Observed::Ok { value } => value,
+                other => PathDigest {
+                    exists: false,
+                    sha256: None,
+                    bytes: 0,
+                    error: other.why_not(),
+                },
+            };
+            (p.clone(), d)
+        })
         .collect();
     let performance = match (&spec.performance, root.is_live()) {
         (None, _) => Observed::na("the spec asks for no performance measurement"),

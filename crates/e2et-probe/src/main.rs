@@ -47,8 +47,14 @@ struct SpecArgs {
 }
 
 impl SpecArgs {
-    fn load(&self) -> Result<ProbeSpec> {
-        let mut spec = if let Some(p) = &self.spec {
+    /// The collection request: from --spec, the inventory, or (for a
+    /// captured fixture given as --root) the spec it was captured with.
+    fn load(&self, root: &std::path::Path) -> Result<ProbeSpec> {
+        let captured = root.join(".e2et/spec.json");
+        let mut spec = if let Some(p) = self.spec.as_ref().or_else(|| {
+            (self.inventory.is_none() && root != std::path::Path::new("/") && captured.exists())
+                .then_some(&captured)
+        }) {
             let t =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             serde_json::from_str(&t)
@@ -148,7 +154,7 @@ fn run() -> Result<i32> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Collect { spec } => {
-            let spec = spec.load()?;
+            let spec = spec.load(&cli.root)?;
             let root = Root::new(cli.root);
             let facts = collect(&root, &spec, None);
             println!("{}", serde_json::to_string_pretty(&facts)?);
@@ -157,18 +163,26 @@ fn run() -> Result<i32> {
             if cli.root != std::path::Path::new("/") {
                 bail!("capture reads the live host: drop --root");
             }
-            let spec = spec.load()?;
+            let spec = spec.load(&cli.root)?;
             let root = Root::recording();
-            let facts = collect(&root, &spec, None);
+            let _live = collect(&root, &spec, None);
             let rec = root
                 .take_recording()
                 .context("the recording root kept no recording")?;
             let sum = capture::write(&rec, &out)?;
+            // The facts as the fixture gives them back (anonymised, unlike
+            // the live ones): what a test of this fixture expects.
+            let facts = collect(&Root::new(&out), &spec, None);
             std::fs::write(
                 out.join(".e2et/facts.json"),
                 serde_json::to_string_pretty(&facts)? + "\n",
             )
             .context("writing .e2et/facts.json")?;
+            std::fs::write(
+                out.join(".e2et/spec.json"),
+                serde_json::to_string_pretty(&spec)? + "\n",
+            )
+            .context("writing .e2et/spec.json")?;
             eprintln!(
                 "captured {} files, {} symlinks, {} live results into {}; anonymised: {}",
                 sum.files,

@@ -252,8 +252,14 @@ impl Root {
         self.meta(abs).is_some()
     }
 
-    /// A directory (following a symlink to one).
+    /// A directory (following a symlink to one). Fixtures answer from their
+    /// capture first: git keeps no empty directory (/run/systemd/system).
     pub fn is_dir(&self, abs: &str) -> bool {
+        if !self.live {
+            if let Some(m) = self.captured().meta.get(abs) {
+                return m.kind == Kind::Dir;
+            }
+        }
         let r = self.path(abs).is_dir();
         if r {
             self.note(|rec| {
