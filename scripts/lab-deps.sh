@@ -6,7 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
-      iproute2 e2fsprogs binutils snmpd snmp)
+      iproute2 e2fsprogs binutils snmpd snmp
+      # identity and openrc scenarios: a real IPA/SSSD client's daemons and
+      # Debian's OpenRC, run in namespaces by the lab (never as services here)
+      slapd ldap-utils sssd-ldap sssd-tools sssd-dbus libnss-sss libpam-sss
+      libsss-sudo dbus chrony openssh-server openssh-client krb5-user rsyslog
+      openrc util-linux passwd
+      # bench-probe compares the probe with lshw
+      lshw)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,7 +28,15 @@ if ((${#missing[@]})); then
   if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
     extra=(qemu-utils/bookworm --allow-downgrades)
   fi
+  # Packaged daemons (slapd, sssd, sshd, chrony, ...) must not start as this
+  # machine's services: the lab runs its own instances in namespaces.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" "${extra[@]}" >/dev/null
+  [ "$own_policy" = 1 ] && rm -f "$policy"
 fi
 
 kdir=.cache/kernel

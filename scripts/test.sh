@@ -21,10 +21,12 @@ nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2
 ./target/release/e2etd --inventory hosts/inventory.nix check-config 2>/dev/null
 
 echo "== lab scenarios"
-./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run crash fleet | tee /tmp/e2et-lab.log
+./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run crash fleet identity openrc | tee /tmp/e2et-lab.log
 echo "== the reports, read by real consumers (junitparser, jsonschema)"
 python3 -c 'import junitparser, jsonschema' 2>/dev/null || python3 -m pip install -q junitparser jsonschema
 python3 scripts/check-reports.py lab-out
+echo "== benchmark (figures, not a test): the probe's collection beside lshw -json"
+./target/release/e2et-lab bench-probe --iterations 20
 echo "== benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
 ./target/release/e2et-lab bench-pdu --iterations 10
 echo "== benchmark (figures, not a test): simulated agents against a real e2etd"

@@ -77,6 +77,12 @@ enum Cmd {
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
     },
+    /// Benchmark: the probe's collection (all gates but performance) beside
+    /// `lshw -json`, one process per run.
+    BenchProbe {
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
     /// Build the netboot kernel + initramfs into OUT/artifacts.
     BuildNetboot,
     /// Run one scenario; prints `scenario=<name> verdict=<verdict> seconds=<n>`.
@@ -137,6 +143,13 @@ fn run() -> Result<()> {
                 .to_path_buf();
             return bench::agents::run(&bin, agents, *heartbeats, *concurrency);
         }
+        Cmd::BenchProbe { iterations } => {
+            let bin = std::env::current_exe()?
+                .parent()
+                .context("binary directory")?
+                .to_path_buf();
+            return bench::probe::run(&bin, &cli.inventory, *iterations);
+        }
         Cmd::BenchPdu { iterations } => {
             let bin = std::env::current_exe()?
                 .parent()
@@ -169,6 +182,7 @@ fn run() -> Result<()> {
         Cmd::PduPass { .. }
         | Cmd::PduEmulator { .. }
         | Cmd::BenchPdu { .. }
+        | Cmd::BenchProbe { .. }
         | Cmd::BenchAgents { .. } => {
             unreachable!("handled above")
         }

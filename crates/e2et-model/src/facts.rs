@@ -539,6 +539,9 @@ pub struct SshdAuth {
     pub authorized_keys_command_user: Option<String>,
     /// The command's program exists and is executable.
     pub command_present: bool,
+    /// The command is sss_ssh_authorizedkeys, or a wrapper script that runs it.
+    #[serde(default)]
+    pub via_sss: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]

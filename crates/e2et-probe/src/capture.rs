@@ -7,7 +7,7 @@ use crate::identity::anonymise_keytab;
 use crate::root::{Kind, Recording, CAPTURE_FILE};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -141,21 +141,6 @@ fn inside(out: &Path, abs: &str) -> PathBuf {
     out.join(abs.trim_start_matches('/'))
 }
 
-/// A relative path from `from_dir` to `to` (both absolute, normalised).
-fn relative(from_dir: &Path, to: &Path) -> PathBuf {
-    let a: Vec<Component> = from_dir.components().collect();
-    let b: Vec<Component> = to.components().collect();
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut p = PathBuf::new();
-    for _ in common..a.len() {
-        p.push("..");
-    }
-    for c in &b[common..] {
-        p.push(c);
-    }
-    p
-}
-
 /// Writes the fixture. `out` must be new or empty.
 pub fn write(rec: &Recording, out: &Path) -> Result<Summary, CaptureError> {
     if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
@@ -196,26 +181,20 @@ pub fn write(rec: &Recording, out: &Path) -> Result<Summary, CaptureError> {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         // A link the collectors read through must lead somewhere inside the
-        // fixture: its target directory is created there too.
+        // fixture: its target directory is created there too. The target
+        // itself is kept as it was (a fixture resolves links like chroot).
         let through = read_paths
             .iter()
             .any(|p| p.starts_with(&format!("{path}/")));
-        let target_path = if through {
-            match std::fs::canonicalize(path) {
-                Ok(real) if real.is_dir() => {
+        if through {
+            if let Ok(real) = std::fs::canonicalize(path) {
+                if real.is_dir() {
                     let d = inside(out, &real.display().to_string());
                     std::fs::create_dir_all(&d).map_err(io(&d))?;
-                    if Path::new(target).is_absolute() {
-                        relative(Path::new(path).parent().unwrap_or(Path::new("/")), &real)
-                    } else {
-                        PathBuf::from(target)
-                    }
                 }
-                _ => PathBuf::from(target),
             }
-        } else {
-            PathBuf::from(target)
-        };
+        }
+        let target_path = PathBuf::from(target);
         std::os::unix::fs::symlink(&target_path, &at).map_err(io(&at))?;
         sum.symlinks += 1;
     }
@@ -306,17 +285,6 @@ mod tests {
             crate::first_boot::dpkg_installed(&small),
             crate::first_boot::dpkg_installed(status),
             "the package set is unchanged"
-        );
-    }
-
-    #[test]
-    fn relative_paths() {
-        assert_eq!(
-            relative(
-                Path::new("/sys/block"),
-                Path::new("/sys/devices/virtual/block/vda")
-            ),
-            PathBuf::from("../devices/virtual/block/vda")
         );
     }
 

@@ -80,8 +80,11 @@ pub fn sssd_conf_from(ini: &Ini, path: &str, mode: String, owner_uid: u32) -> Ss
 
 fn sssd_conf(root: &Root) -> Observed<SssdConf> {
     let path = "/etc/sssd/sssd.conf";
-    let Some(meta) = root.meta(path) else {
+    if root.meta(path).is_none() {
         return Observed::na("no /etc/sssd/sssd.conf");
+    }
+    let Some(meta) = root.meta_follow(path) else {
+        return Observed::err(format!("{path} is a dangling symlink"));
     };
     let text = match root.read(path) {
         Ok(t) => t,
@@ -331,8 +334,11 @@ fn keytab_entries(b: &[u8]) -> Result<Vec<(KeytabEntry, KeyRange)>, String> {
 
 fn keytab(root: &Root) -> Observed<Keytab> {
     let path = "/etc/krb5.keytab";
-    let Some(meta) = root.meta(path) else {
+    if root.meta(path).is_none() {
         return Observed::na("no /etc/krb5.keytab");
+    }
+    let Some(meta) = root.meta_follow(path) else {
+        return Observed::err(format!("{path} is a dangling symlink"));
     };
     match root.read_bytes(path) {
         Err(e) => Observed::err(format!("cannot read {path}: {e}")),
@@ -420,15 +426,30 @@ fn sshd(root: &Root) -> Observed<SshdAuth> {
         .get("authorizedkeyscommand")
         .filter(|c| c.as_str() != "none")
         .cloned();
-    let command_present = cmd
+    let program = cmd
         .as_deref()
         .and_then(|c| c.split_whitespace().next())
-        .and_then(|p| root.meta(p))
+        .map(str::to_string);
+    let command_present = program
+        .as_deref()
+        .and_then(|p| root.meta_follow(p))
         .is_some_and(|m| m.mode & 0o111 != 0);
+    // NixOS (services.sssd.sshAuthorizedKeysIntegration) names a small
+    // wrapper script that execs sss_ssh_authorizedkeys.
+    let via_sss = cmd
+        .as_deref()
+        .is_some_and(|c| c.contains("sss_ssh_authorizedkeys"))
+        || program.as_deref().is_some_and(|p| {
+            root.meta_follow(p).is_some_and(|m| m.len < 64 * 1024)
+                && root
+                    .read(p)
+                    .is_ok_and(|t| t.starts_with("#!") && t.contains("sss_ssh_authorizedkeys"))
+        });
     Observed::ok(SshdAuth {
         authorized_keys_command: cmd,
         authorized_keys_command_user: v.get("authorizedkeyscommanduser").cloned(),
         command_present,
+        via_sss,
     })
 }
 

@@ -101,6 +101,12 @@ enum Cmd {
         #[command(flatten)]
         spec: SpecArgs,
     },
+    /// Print the collection request (ProbeSpec JSON) the other options make:
+    /// what the coordinator would send this host's agent.
+    Spec {
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
     /// Collect from this live host and write everything the collectors read as
     /// a fixture tree (anonymised: no password hashes, keys, serials or tokens).
     Capture {
@@ -158,6 +164,9 @@ fn run() -> Result<i32> {
             let root = Root::new(cli.root);
             let facts = collect(&root, &spec, None);
             println!("{}", serde_json::to_string_pretty(&facts)?);
+        }
+        Cmd::Spec { spec } => {
+            println!("{}", serde_json::to_string_pretty(&spec.load(&cli.root)?)?);
         }
         Cmd::Capture { out, spec } => {
             if cli.root != std::path::Path::new("/") {

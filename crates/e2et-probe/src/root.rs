@@ -172,9 +172,64 @@ impl Root {
         })
     }
 
-    /// Maps an absolute host path into the root.
+    /// Maps an absolute host path into the root, following every symlink
+    /// (the last one too). On a fixture, links resolve inside the fixture
+    /// as under chroot: an absolute target starts again at the fixture's
+    /// top, never at this machine's `/`.
     pub fn path(&self, abs: &str) -> PathBuf {
-        self.base.join(abs.trim_start_matches('/'))
+        self.resolve(abs, true)
+    }
+
+    /// Like `path`, but a symlink in the last component is left alone (for
+    /// lstat and readlink).
+    fn path_nofollow(&self, abs: &str) -> PathBuf {
+        self.resolve(abs, false)
+    }
+
+    fn resolve(&self, abs: &str, follow_last: bool) -> PathBuf {
+        if self.live {
+            return self.base.join(abs.trim_start_matches('/'));
+        }
+        let mut todo: std::collections::VecDeque<String> = abs
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut parts: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(c) = todo.pop_front() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    parts.pop();
+                    continue;
+                }
+                _ => parts.push(c),
+            }
+            if todo.is_empty() && !follow_last {
+                break;
+            }
+            let here = self.base.join(parts.join("/"));
+            let is_link = std::fs::symlink_metadata(&here)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false);
+            if !is_link || hops >= 40 {
+                continue;
+            }
+            hops += 1;
+            let Ok(target) = std::fs::read_link(&here) else {
+                continue;
+            };
+            parts.pop();
+            let t = target.to_string_lossy().into_owned();
+            if t.starts_with('/') {
+                parts.clear();
+            }
+            for (i, c) in t.split('/').filter(|c| !c.is_empty()).enumerate() {
+                todo.insert(i, c.to_string());
+            }
+        }
+        self.base.join(parts.join("/"))
     }
 
     pub fn read(&self, abs: &str) -> io::Result<String> {
@@ -234,7 +289,7 @@ impl Root {
                 return Some(*m);
             }
         }
-        let md = std::fs::symlink_metadata(self.path(abs)).ok()?;
+        let md = std::fs::symlink_metadata(self.path_nofollow(abs)).ok()?;
         let m = Meta {
             kind: kind_of(md.file_type()),
             mode: md.mode(),
@@ -246,6 +301,27 @@ impl Root {
             rec.captured.meta.insert(abs.to_string(), m);
         });
         Some(m)
+    }
+
+    /// stat: like `meta`, following symlinks inside the root (NixOS links
+    /// /etc/sssd/sssd.conf into /var/lib/sssd; a keytab may be linked to
+    /// persistent storage). `None` for a dangling link or a loop.
+    pub fn meta_follow(&self, abs: &str) -> Option<Meta> {
+        let mut p = abs.to_string();
+        for _ in 0..8 {
+            let m = self.meta(&p)?;
+            if m.kind != Kind::Symlink {
+                return Some(m);
+            }
+            let t = self.readlink(&p)?;
+            p = if t.starts_with('/') {
+                t
+            } else {
+                let parent = p.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                format!("{parent}/{t}")
+            };
+        }
+        None
     }
 
     pub fn exists(&self, abs: &str) -> bool {
@@ -276,7 +352,7 @@ impl Root {
     }
 
     pub fn readlink(&self, abs: &str) -> Option<String> {
-        let t = std::fs::read_link(self.path(abs))
+        let t = std::fs::read_link(self.path_nofollow(abs))
             .ok()?
             .display()
             .to_string();
@@ -363,6 +439,34 @@ mod tests {
             .why_not()
             .unwrap()
             .contains("holds no capture of cmd:zpool list"));
+    }
+
+    #[test]
+    fn fixture_symlinks_resolve_inside_the_fixture() {
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path();
+        std::fs::create_dir_all(b.join("var/lib/sssd")).unwrap();
+        std::fs::write(b.join("var/lib/sssd/sssd.conf"), "[sssd]\n").unwrap();
+        std::fs::create_dir_all(b.join("etc/sssd")).unwrap();
+        // Absolute, as NixOS links it: must not leave the fixture.
+        std::os::unix::fs::symlink("/var/lib/sssd/sssd.conf", b.join("etc/sssd/sssd.conf"))
+            .unwrap();
+        std::os::unix::fs::symlink("../var/lib", b.join("etc/lib")).unwrap();
+        let r = Root::new(b);
+        assert_eq!(r.read("/etc/sssd/sssd.conf").unwrap(), "[sssd]\n");
+        assert_eq!(r.read("/etc/lib/sssd/sssd.conf").unwrap(), "[sssd]\n");
+        assert_eq!(r.meta("/etc/sssd/sssd.conf").unwrap().kind, Kind::Symlink);
+        assert_eq!(
+            r.meta_follow("/etc/sssd/sssd.conf").unwrap().kind,
+            Kind::File
+        );
+        assert_eq!(
+            r.readlink("/etc/sssd/sssd.conf").as_deref(),
+            Some("/var/lib/sssd/sssd.conf")
+        );
+        // A loop ends.
+        std::os::unix::fs::symlink("/loop", b.join("loop")).unwrap();
+        assert!(r.read("/loop").is_err());
     }
 
     #[test]

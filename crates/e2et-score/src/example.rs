@@ -165,6 +165,7 @@ pub fn healthy_facts(spec: &HostSpec, run_id: &str, boot_id: &str) -> Facts {
             authorized_keys_command: Some("/usr/bin/sss_ssh_authorizedkeys".into()),
             authorized_keys_command_user: Some("nobody".into()),
             command_present: true,
+            via_sss: true,
         }),
         break_glass: match &id.break_glass {
             Some(n) => Observed::ok(LocalAccount {

@@ -155,14 +155,19 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
                     .require(&id.sshd, "AuthorizedKeysCommand sss_ssh_authorizedkeys", |c, s| {
                         let cmd = s.authorized_keys_command.clone().unwrap_or_default();
                         c.compare(
-                            cmd.contains("sss_ssh_authorizedkeys")
+                            s.via_sss
                                 && s.command_present
                                 && services.iter().any(|x| x == "ssh"),
                             "AuthorizedKeysCommand sss_ssh_authorizedkeys (present), sssd service ssh".into(),
                             format!(
-                                "AuthorizedKeysCommand {}{}; sssd services: {}",
+                                "AuthorizedKeysCommand {}{}{}; sssd services: {}",
                                 if cmd.is_empty() { "unset" } else { &cmd },
                                 if s.command_present { "" } else { " (program missing)" },
+                                if s.via_sss || cmd.is_empty() {
+                                    ""
+                                } else {
+                                    " (does not run sss_ssh_authorizedkeys)"
+                                },
                                 join_or(&services, "(none)")
                             ),
                             "/etc/ssh/sshd_config (with Includes)".into(),
