@@ -12,6 +12,8 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       slapd ldap-utils sssd-ldap sssd-tools sssd-dbus libnss-sss libpam-sss
       libsss-sudo dbus chrony openssh-server openssh-client krb5-user rsyslog
       openrc util-linux passwd
+      # the wipe probe is checked against wipefs on images these tools make
+      dosfstools xfsprogs btrfs-progs cryptsetup-bin lvm2 fdisk
       # bench-probe compares the probe with lshw
       lshw)
 missing=()

@@ -135,7 +135,7 @@ pub fn collect(root: &Root, spec: &ProbeSpec, token: Option<&str>) -> Facts {
         (Some(_), false) => Observed::na("performance is measured on a live host, not a fixture"),
         (Some(run), true) => {
             let cpus = platform.cpu_count.max(1) as usize;
-            let (p, t) = timed(|| performance::collect(run, cpus, token));
+            let (p, t) = timed(|| performance::collect(run, cpus, platform.mem_total_kib, token));
             timings.insert("performance".to_string(), t);
             Observed::ok(p)
         }

@@ -42,8 +42,12 @@ struct SpecArgs {
     #[arg(long = "persistent")]
     persistent: Vec<String>,
     /// Leave out the performance measurements even if the spec asks for them.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "performance")]
     no_performance: bool,
+    /// Measure performance even if the spec does not ask: CPU, memory, and
+    /// the disk under this directory (no TCP test without a coordinator).
+    #[arg(long, value_name = "DISK_DIR", num_args = 0..=1, default_missing_value = "/var/tmp")]
+    performance: Option<String>,
 }
 
 impl SpecArgs {
@@ -89,6 +93,18 @@ impl SpecArgs {
             .extend(self.persistent.iter().cloned());
         if self.no_performance {
             spec.performance = None;
+        }
+        if let Some(dir) = &self.performance {
+            let p = spec
+                .performance
+                .get_or_insert(e2et_model::expect::PerformanceRun {
+                    duration_ms: 500,
+                    disk_dir: dir.clone(),
+                    disk_mib: 64,
+                    tcp_url: None,
+                    tcp_mib: 64,
+                });
+            p.disk_dir = dir.clone();
         }
         Ok(spec)
     }

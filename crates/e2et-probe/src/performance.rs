@@ -39,9 +39,9 @@ pub fn cpu_all(d: Duration, threads: usize) -> f64 {
     })
 }
 
-/// Copies a 64 MiB buffer until `d` has passed: MiB/s copied.
-pub fn memory(d: Duration) -> f64 {
-    let len = 64 << 20;
+/// Copies a buffer of `mib` MiB until `d` has passed: MiB/s copied.
+pub fn memory(d: Duration, mib: usize) -> f64 {
+    let len = mib.max(1) << 20;
     let src = vec![1u8; len];
     let mut dst = vec![0u8; len];
     dst.copy_from_slice(&src); // fault the pages in before timing
@@ -52,7 +52,14 @@ pub fn memory(d: Duration) -> f64 {
         n += 1;
     }
     std::hint::black_box(&dst);
-    n as f64 * 64.0 / t.elapsed().as_secs_f64()
+    n as f64 * mib.max(1) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The memory test's buffer: 64 MiB, or a sixteenth of the memory on a
+/// small host (two buffers must fit beside everything else, in a netboot
+/// RAM root too).
+pub fn memory_buffer_mib(mem_total_kib: u64) -> usize {
+    ((mem_total_kib / 1024 / 16) as usize).clamp(4, 64)
 }
 
 /// A buffer aligned for O_DIRECT.
@@ -207,13 +214,18 @@ pub fn tcp(url: &str, token: Option<&str>, mib: u64, bound: Duration) -> Observe
 }
 
 /// All measurements, one after the other (so they do not disturb each other).
-pub fn collect(run: &PerformanceRun, cpus: usize, token: Option<&str>) -> PerformanceFacts {
+pub fn collect(
+    run: &PerformanceRun,
+    cpus: usize,
+    mem_total_kib: u64,
+    token: Option<&str>,
+) -> PerformanceFacts {
     let d = Duration::from_millis(run.duration_ms);
     let bound = Duration::from_millis(run.duration_ms.max(1000) * 20);
     PerformanceFacts {
         cpu_single_mibs: Observed::ok(cpu_single(d)),
         cpu_all_mibs: Observed::ok(cpu_all(d, cpus)),
-        memory_mibs: Observed::ok(memory(d)),
+        memory_mibs: Observed::ok(memory(d, memory_buffer_mib(mem_total_kib))),
         disk: disk(&run.disk_dir, run.disk_mib, bound),
         tcp: match &run.tcp_url {
             Some(u) => tcp(u, token, run.tcp_mib, bound),
@@ -230,7 +242,9 @@ mod tests {
     fn cpu_and_memory_figures_are_positive() {
         assert!(cpu_single(Duration::from_millis(20)) > 0.0);
         assert!(cpu_all(Duration::from_millis(20), 2) > 0.0);
-        assert!(memory(Duration::from_millis(20)) > 0.0);
+        assert!(memory(Duration::from_millis(20), 8) > 0.0);
+        assert_eq!(memory_buffer_mib(205 * 1024), 12);
+        assert_eq!(memory_buffer_mib(256 * 1024 * 1024), 64);
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
             baseline: e.memory_mibs,
             higher: true,
             got: p.memory_mibs.clone(),
-            evidence: "64 MiB memcpy, repeated".into(),
+            evidence: "memcpy of a buffer of a sixteenth of memory (4 to 64 MiB), repeated".into(),
         },
         Figure {
             id: "performance.disk.write",
