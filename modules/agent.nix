@@ -55,7 +55,9 @@ in
       ];
       # Without e2et.coordinator= the host was not booted by a run: do nothing.
       unitConfig.ConditionKernelCommandLine = "e2et.coordinator";
-      path = cfg.extraPackages ++ [ config.systemd.package ];
+      # The host's own tools first (its zpool, chronyc, sssctl, ceph, the
+      # versions it runs), then the agent's.
+      path = [ "/run/current-system/sw" ] ++ cfg.extraPackages ++ [ config.systemd.package ];
       serviceConfig = {
         ExecStart = lib.escapeShellArgs [
           (lib.getExe' cfg.package "e2et-probe")

@@ -5,6 +5,7 @@
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 
@@ -88,6 +89,10 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # sssctl and sss_cache for operators and for the probe's domain-status
+    # check (nixpkgs' sssd module installs only the NSS module).
+    environment.systemPackages = [ pkgs.sssd ];
+
     assertions = [
       {
         assertion = !cfg.diskless || p != null;

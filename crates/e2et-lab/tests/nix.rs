@@ -14,7 +14,10 @@ fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if p.is_dir() && !name.starts_with('.') && name != "target" && name != "lab-out" {
+        // Symlinks are not followed: the probe's fixtures hold host trees
+        // whose links point at paths of the host they came from.
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && !name.starts_with('.') && name != "target" && name != "lab-out" {
             nix_files(&p, out);
         } else if name.ends_with(".nix") {
             out.push(p);

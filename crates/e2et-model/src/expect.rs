@@ -59,6 +59,12 @@ pub struct FirstBootExpect {
     /// The clock synchronised (kernel status and a time daemon).
     #[serde(default = "yes")]
     pub time_sync: bool,
+    /// The kernel's clock status must say synchronised too. chronyd clears
+    /// STA_UNSYNC only with `rtcsync`; NixOS' chrony defaults to rtcautotrim
+    /// instead, and then timedatectl and time-wait-sync say "not
+    /// synchronised". A profile that accepts that sets this false.
+    #[serde(default = "yes")]
+    pub kernel_clock_sync: bool,
     /// journald or a syslog daemon running.
     #[serde(default = "yes")]
     pub logging: bool,
@@ -89,6 +95,7 @@ impl Default for FirstBootExpect {
             ssh_port: 22,
             serial_console: None,
             time_sync: true,
+            kernel_clock_sync: true,
             logging: true,
             cmdline: vec![],
             init: None,

@@ -238,13 +238,30 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
         out.push(kernel.off(spec, "time synchronisation"));
         out.push(daemon.off(spec, "time synchronisation"));
     } else {
-        out.push(
-            kernel.over(&fb.time.kernel, "synchronised (no STA_UNSYNC)", |c, k| {
+        let daemon_synced = fb
+            .time
+            .daemons
+            .iter()
+            .find(|d| d.synchronised.value() == Some(&true))
+            .map(|d| d.name.clone());
+        if !e.kernel_clock_sync {
+            out.push(kernel.off(
+                spec,
+                "the kernel's clock status (firstBoot.kernelClockSync)",
+            ));
+        } else {
+            out.push(kernel.over(&fb.time.kernel, "synchronised (no STA_UNSYNC)", |c, k| {
+                let hint = match (&daemon_synced, k.synchronised) {
+                    (Some(d), false) if d == "chronyd" => {
+                        "; chronyd is synchronised but tells the kernel only with `rtcsync` (NixOS' chrony uses rtcautotrim): timedatectl and time-wait-sync see an unsynchronised clock"
+                    }
+                    _ => "",
+                };
                 c.compare(
                     k.synchronised,
                     "synchronised (no STA_UNSYNC)".into(),
                     format!(
-                        "{} (adjtimex state {}, status {:#x}, max error {} µs)",
+                        "{} (adjtimex state {}, status {:#x}, max error {} µs){hint}",
                         if k.synchronised {
                             "synchronised"
                         } else {
@@ -256,8 +273,8 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
                     ),
                     "adjtimex(2) with no modes".into(),
                 )
-            }),
-        );
+            }));
+        }
         let seen: Vec<String> = fb
             .time
             .daemons
