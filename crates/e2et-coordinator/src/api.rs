@@ -1,6 +1,7 @@
 //! HTTP: agent API (per-run token), boot API (iPXE scripts and artifacts),
 //! operator API (bearer token from a file, when configured).
 use crate::engine::{self, Ctx};
+use crate::live::LiveRun;
 use crate::store::StoreError;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -196,25 +197,39 @@ async fn metrics(State(app): State<Shared>) -> R<Response> {
 // ---------------------------------------------------------------- agent API
 
 /// Resolves the bearer token to its run and checks it matches the body's run.
-fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<e2et_model::RunState> {
+/// A run in flight is answered from memory (no database read on the agents'
+/// hot path); anything else from the store, which says 401, 403 or 410.
+fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
     let token = bearer(h).ok_or(ApiErr(
         StatusCode::UNAUTHORIZED,
         "no_token",
         "Authorization: Bearer <run token> required".into(),
     ))?;
+    // Tokens are 256 random bits stored as their sha256: looking the hash up
+    // reveals nothing about a token anyone could guess.
     let hash = hex::encode(sha256(token));
-    let (rid, stored) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+    let wrong = || {
+        ApiErr(
+            StatusCode::FORBIDDEN,
+            "wrong_run",
+            "token does not belong to this run".into(),
+        )
+    };
+    if let Some(rid) = app.ctx.live.run_of_token(&hash) {
+        if rid != run_id {
+            return Err(wrong());
+        }
+        if let Some(run) = app.ctx.live.get(run_id) {
+            return Ok(run);
+        }
+    }
+    let (rid, _) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
         StatusCode::UNAUTHORIZED,
         "bad_token",
         "token not issued by this coordinator".into(),
     ))?;
-    let ok: bool = stored.as_bytes().ct_eq(hash.as_bytes()).into();
-    if !ok || rid != run_id {
-        return Err(ApiErr(
-            StatusCode::FORBIDDEN,
-            "wrong_run",
-            "token does not belong to this run".into(),
-        ));
+    if rid != run_id {
+        return Err(wrong());
     }
     let run = app.ctx.store.run(run_id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
@@ -228,7 +243,16 @@ fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<e2et_model::RunState>
             format!("run {run_id} is {}", run.state),
         ));
     }
-    Ok(run.state)
+    let spec: e2et_model::HostSpec =
+        serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
+    let boots = app.ctx.store.boots(run_id)?;
+    Ok(LiveRun {
+        host: run.host,
+        state: run.state,
+        spec: Arc::new(spec),
+        boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
+        facts: app.ctx.store.facts_seqs(run_id)?,
+    })
 }
 
 /// `POST /api/v1/agent/hello` — agent token. Records a boot; boot 1 only while
@@ -238,16 +262,17 @@ async fn hello(
     h: HeaderMap,
     Json(req): Json<HelloRequest>,
 ) -> R<Json<HelloResponse>> {
-    let state = agent_auth(&app, &h, &req.run_id)?;
-    let boots = app.ctx.store.boots(&req.run_id)?;
-    let known = boots
+    let run = agent_auth(&app, &h, &req.run_id)?;
+    let state = run.state;
+    let known = run
+        .boots
         .iter()
-        .find(|b| b.boot_id == req.boot_id)
-        .map(|b| b.seq);
+        .find(|(_, b)| *b == req.boot_id)
+        .map(|(s, _)| *s);
     let seq = match known {
         Some(s) => s,
         None => {
-            let next = boots.len() as u32 + 1;
+            let next = run.boots.len() as u32 + 1;
             let allowed = match next {
                 1 => state == RunState::Provisioning,
                 2 => state == RunState::Revalidate,
@@ -271,20 +296,14 @@ async fn hello(
                 ));
             }
             app.ctx
-                .store
-                .add_boot(&req.run_id, &req.boot_id, &req.cmdline)?
+                .add_boot(&req.run_id, &req.boot_id, &req.cmdline)
+                .await?
                 .0
         }
     };
     info!(run = %req.run_id, seq, boot_id = %req.boot_id, hostname = %req.hostname, "hello");
     app.ctx.wakers.wake(&req.run_id);
-    let run = app.ctx.store.run(&req.run_id)?.ok_or(ApiErr(
-        StatusCode::NOT_FOUND,
-        "no_run",
-        "run vanished".into(),
-    ))?;
-    let spec: e2et_model::HostSpec =
-        serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
+    let spec = &run.spec;
     let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
     Ok(Json(HelloResponse {
         boot_seq: seq,
@@ -343,11 +362,12 @@ async fn facts(
     h: HeaderMap,
     Json(req): Json<FactsRequest>,
 ) -> R<Json<FactsResponse>> {
-    agent_auth(&app, &h, &req.run_id)?;
-    let boots = app.ctx.store.boots(&req.run_id)?;
-    let b = boots
+    let run = agent_auth(&app, &h, &req.run_id)?;
+    let seq = run
+        .boots
         .iter()
-        .find(|b| b.boot_id == req.boot_id)
+        .find(|(_, b)| *b == req.boot_id)
+        .map(|(s, _)| *s)
         .ok_or(ApiErr(
             StatusCode::CONFLICT,
             "no_hello",
@@ -374,13 +394,13 @@ async fn facts(
     }
     let accepted = app
         .ctx
-        .store
-        .add_facts(&req.run_id, b.seq, &req.boot_id, &req.facts)?;
-    info!(run = %req.run_id, seq = b.seq, accepted, "facts");
+        .add_facts(&req.run_id, seq, &req.boot_id, &req.facts)
+        .await?;
+    info!(run = %req.run_id, seq, accepted, "facts");
     app.ctx.wakers.wake(&req.run_id);
     Ok(Json(FactsResponse {
         accepted,
-        boot_seq: b.seq,
+        boot_seq: seq,
     }))
 }
 
@@ -392,8 +412,8 @@ async fn heartbeat(
     h: HeaderMap,
     Json(req): Json<HeartbeatRequest>,
 ) -> Response {
-    let state = match agent_auth(&app, &h, &req.run_id) {
-        Ok(s) => s,
+    let run = match agent_auth(&app, &h, &req.run_id) {
+        Ok(r) => r,
         Err(ApiErr(StatusCode::GONE, ..)) => {
             return Json(HeartbeatResponse {
                 command: AgentCommand::Abort,
@@ -402,15 +422,12 @@ async fn heartbeat(
         }
         Err(e) => return e.into_response(),
     };
-    let boots = match app.ctx.store.boots(&req.run_id) {
-        Ok(b) => b,
-        Err(e) => return ApiErr::from(e).into_response(),
-    };
+    let boots = &run.boots;
     let seq = boots
         .iter()
-        .find(|b| b.boot_id == req.boot_id)
-        .map(|b| b.seq);
-    let command = match (state, seq) {
+        .find(|(_, b)| *b == req.boot_id)
+        .map(|(s, _)| *s);
+    let command = match (run.state, seq) {
         (_, None) => AgentCommand::Abort,
         (RunState::PowerCycle, Some(1)) => {
             if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
@@ -462,7 +479,8 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
     let Some((host, _)) = app.ctx.inventory.host_by_mac(&mac) else {
         app.ctx
             .store
-            .boot_request(&mac, None, "unknown-mac: local disk")?;
+            .boot_request(&mac, None, "unknown-mac: local disk")
+            .await?;
         return Ok(text(local_boot_script(&mac, "MAC not in the inventory")));
     };
     let run = app.ctx.store.active_run_for_host(host)?;
@@ -472,11 +490,12 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
             rand::thread_rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
             app.ctx
-                .store
-                .add_token(&r.id, &hex::encode(sha256(&token)))?;
+                .add_token(&r.id, &hex::encode(sha256(&token)))
+                .await?;
             app.ctx
                 .store
-                .boot_request(&mac, Some(&r.id), &format!("netboot ({})", r.state))?;
+                .boot_request(&mac, Some(&r.id), &format!("netboot ({})", r.state))
+                .await?;
             info!(run = %r.id, %mac, state = %r.state, "boot script issued");
             let u = &app.cfg.public_url;
             Ok(text(format!(
@@ -492,11 +511,14 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
                 Some(r) => format!("run {} is in {}, not booting", r.id, r.state),
                 None => "no active run".to_string(),
             };
-            app.ctx.store.boot_request(
-                &mac,
-                other.as_ref().map(|r| r.id.as_str()),
-                &format!("local disk: {why}"),
-            )?;
+            app.ctx
+                .store
+                .boot_request(
+                    &mac,
+                    other.as_ref().map(|r| r.id.as_str()),
+                    &format!("local disk: {why}"),
+                )
+                .await?;
             Ok(text(local_boot_script(&mac, &why)))
         }
     }
@@ -587,10 +609,7 @@ async fn create_run(
         ));
     }
     let id = new_run_id();
-    let spec_json = serde_json::to_string(spec).map_err(StoreError::from)?;
-    app.ctx
-        .store
-        .create_run(&id, &req.host, req.mode, &spec_json)?;
+    app.ctx.create_run(&id, &req.host, req.mode, spec).await?;
     info!(run = %id, host = %req.host, "run created");
     engine::spawn(app.ctx.clone(), id.clone());
     let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
@@ -725,11 +744,13 @@ async fn run_action(
         "bad_state",
         format!("run {id} is {}; only failed or incomplete runs can be held, and only held runs released", run.state),
     ))?;
-    app.ctx.store.transition(
-        &id,
-        to,
-        &format!("{action} by operator: {}", r.reason.trim()),
-    )?;
+    app.ctx
+        .transition(
+            &id,
+            to,
+            &format!("{action} by operator: {}", r.reason.trim()),
+        )
+        .await?;
     info!(run = %id, %action, reason = %r.reason, "operator action");
     let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,

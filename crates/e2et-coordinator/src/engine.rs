@@ -6,7 +6,7 @@ use crate::store::{now, Store, StoreError};
 use e2et_model::check::{Check, Gate, Outcome, Severity};
 use e2et_model::inventory::{HostSpec, Inventory};
 use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
-use e2et_model::RunState;
+use e2et_model::{RunMode, RunState};
 use e2et_pdu::{Feed, Poll, PowerDriver, PowerState, StepLog};
 use e2et_score::{
     assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
@@ -59,11 +59,113 @@ pub struct Ctx {
     /// Per-run wake-ups: an agent's report wakes only its run's engine task.
     pub wakers: Wakers,
     pub policy: Policy,
+    /// The runs in flight, in memory (follows the store).
+    pub live: crate::live::Live,
 }
 
 impl Ctx {
-    fn spec(&self, spec_json: &str) -> Result<HostSpec, StoreError> {
-        Ok(serde_json::from_str(spec_json)?)
+    /// A context over `store`, its view of the runs in flight rebuilt from it.
+    pub fn new(
+        store: Store,
+        inventory: Inventory,
+        drivers: HashMap<String, Result<Arc<dyn PowerDriver>, String>>,
+        cfg: EngineConfig,
+    ) -> Result<Ctx, StoreError> {
+        let live = crate::live::Live::default();
+        for crate::store::LiveRunRow {
+            run: row,
+            boots,
+            token_hashes: tokens,
+        } in store.live_runs()?
+        {
+            let spec: HostSpec = serde_json::from_str(&row.spec_json)?;
+            live.insert(
+                &row.id,
+                crate::live::LiveRun {
+                    host: row.host.clone(),
+                    state: row.state,
+                    spec: Arc::new(spec),
+                    boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
+                    facts: store.facts_seqs(&row.id)?,
+                },
+            );
+            for t in tokens {
+                live.token(&t, &row.id);
+            }
+        }
+        Ok(Ctx {
+            store,
+            inventory,
+            drivers,
+            metrics: Default::default(),
+            poweroff_sent: Default::default(),
+            cfg,
+            wakers: Default::default(),
+            policy: Default::default(),
+            live,
+        })
+    }
+
+    /// Creates a run: durably, then in the view of runs in flight.
+    pub async fn create_run(
+        &self,
+        id: &str,
+        host: &str,
+        mode: RunMode,
+        spec: &HostSpec,
+    ) -> Result<(), StoreError> {
+        self.store
+            .create_run(id, host, mode, &serde_json::to_string(spec)?)
+            .await?;
+        self.live.insert(
+            id,
+            crate::live::LiveRun {
+                host: host.to_string(),
+                state: RunState::Queued,
+                spec: Arc::new(spec.clone()),
+                boots: vec![],
+                facts: vec![],
+            },
+        );
+        Ok(())
+    }
+
+    /// Stores a boot's facts: durably, then in the view (waking its run).
+    pub async fn add_facts(
+        &self,
+        run_id: &str,
+        seq: u32,
+        boot_id: &str,
+        facts: &e2et_model::Facts,
+    ) -> Result<bool, StoreError> {
+        let accepted = self.store.add_facts(run_id, seq, boot_id, facts).await?;
+        self.live.facts(run_id, seq);
+        Ok(accepted)
+    }
+
+    /// A transition: durably, then everywhere that follows runs.
+    pub async fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32, StoreError> {
+        let seq = self.store.transition(id, to, note).await?;
+        self.live.state(id, to);
+        Ok(seq)
+    }
+
+    pub async fn add_token(&self, run_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        self.store.add_token(run_id, token_hash).await?;
+        self.live.token(token_hash, run_id);
+        Ok(())
+    }
+
+    /// Records a hello: (boot sequence, whether it is a new boot).
+    pub async fn add_boot(
+        &self,
+        run_id: &str,
+        boot_id: &str,
+        cmdline: &str,
+    ) -> Result<(u32, bool), StoreError> {
+        let (seq, new) = self.store.add_boot(run_id, boot_id, cmdline).await?;
+        self.live.boot(run_id, seq, boot_id);
+        Ok((seq, new))
     }
 
     fn feeds(&self, spec: &HostSpec) -> Result<Vec<Feed>, String> {
@@ -115,9 +217,11 @@ struct StoreLog<'a> {
 
 impl StepLog for StoreLog<'_> {
     fn intent(&self, pdu: &str, outlet: u32, action: &str) {
+        // Durable before the command goes out: the store must justify it.
         if let Err(e) = self
             .store
             .power_intent(self.run_id, self.state, pdu, outlet, action)
+            .wait()
         {
             error!(error = %e, "cannot record power intent");
         }
@@ -128,7 +232,7 @@ impl StepLog for StoreLog<'_> {
         info!(pdu, outlet, action, "power command");
     }
     fn done(&self, step: &PowerStep) {
-        if let Err(e) = self.store.power_done(self.run_id, self.state, step) {
+        if let Err(e) = self.store.power_done(self.run_id, self.state, step).wait() {
             error!(error = %e, "cannot record power step");
         }
         if let Some(t) = self.started.lock().ok().and_then(|mut t| t.take()) {
@@ -163,7 +267,7 @@ fn engine_check(
     }
 }
 
-fn add_engine_checks(
+async fn add_engine_checks(
     ctx: &Ctx,
     run_id: &str,
     reason: Option<&str>,
@@ -176,17 +280,19 @@ fn add_engine_checks(
     let mut checks: Vec<Check> = serde_json::from_str(&row.engine_checks)?;
     checks.extend(new);
     let reason = reason.map(str::to_string).or(row.abort_reason);
-    ctx.store.set_abort(
-        run_id,
-        reason.as_deref().unwrap_or(""),
-        &serde_json::to_string(&checks)?,
-    )
+    ctx.store
+        .set_abort(
+            run_id,
+            reason.as_deref().unwrap_or(""),
+            &serde_json::to_string(&checks)?,
+        )
+        .await
 }
 
 /// Restart recovery: decides, for each unfinished run, whether it can resume.
 /// A run whose power action may have happened without its outcome being
 /// recorded is put on hold: the store cannot justify repeating it.
-pub fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let mut resume = Vec::new();
     for r in ctx.store.runs()? {
         if r.state.is_terminal() {
@@ -199,11 +305,12 @@ pub fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
                 r.state
             );
             warn!(run = %r.id, "{why}");
-            ctx.store.transition(
+            ctx.transition(
                 &r.id,
                 next(r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
                 &why,
-            )?;
+            )
+            .await?;
             continue;
         }
         resume.push(r.id);
@@ -232,19 +339,21 @@ pub fn spawn(ctx: Arc<Ctx>, run_id: String) {
 
 async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
     loop {
-        let run = ctx
-            .store
-            .run(run_id)?
-            .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
-        if run.state.is_terminal() {
+        // A run in flight is in the live view; one that left it has ended.
+        let Some(run) = ctx.live.get(run_id) else {
+            let state = ctx
+                .store
+                .run(run_id)?
+                .ok_or_else(|| StoreError::NoRun(run_id.into()))?
+                .state;
             ctx.wakers.forget(run_id);
             if let Ok(mut m) = ctx.poweroff_sent.lock() {
                 m.remove(run_id);
             }
-            info!(state = %run.state, "run finished");
+            info!(%state, "run finished");
             return Ok(());
-        }
-        let ev = perform(ctx, run_id, run.state, &run.spec_json).await?;
+        };
+        let ev = perform(ctx, run_id, run.state, &run.spec).await?;
         let to = match next(run.state, &ev) {
             Ok(t) => t,
             Err(e) => {
@@ -261,9 +370,9 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
             Event::Verdict(v) => format!("verdict {v}"),
         };
         if matches!(ev, Event::Failed(_) | Event::TimedOut(_)) {
-            add_engine_checks(ctx, run_id, Some(&note), vec![])?;
+            add_engine_checks(ctx, run_id, Some(&note), vec![]).await?;
         }
-        ctx.store.transition(run_id, to, &note)?;
+        ctx.transition(run_id, to, &note).await?;
         info!(from = %run.state, to = %to, %note, "transition");
         crash_if(ctx, to.as_str());
     }
@@ -328,14 +437,13 @@ async fn perform(
     ctx: &Ctx,
     run_id: &str,
     state: RunState,
-    spec_json: &str,
+    spec: &HostSpec,
 ) -> Result<Event, StoreError> {
-    let spec = ctx.spec(spec_json)?;
     Ok(match action_for(state) {
         Action::Nothing => Event::Done(String::from("run started")),
-        Action::CheckInventory => check_inventory(ctx, run_id, &spec).await?,
+        Action::CheckInventory => check_inventory(ctx, run_id, spec).await?,
         Action::PowerOnCold => {
-            let feeds = match ctx.feeds(&spec) {
+            let feeds = match ctx.feeds(spec) {
                 Ok(f) => f,
                 Err(e) => return Ok(Event::Failed(e)),
             };
@@ -374,14 +482,18 @@ async fn perform(
                             "a step failed",
                             e.clone(),
                         )],
-                    )?;
+                    )
+                    .await?;
                     Event::Failed(format!("power-on failed: {e}"))
                 }
             }
         }
         Action::AwaitHello(seq) => {
             let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
-                Ok(ctx.store.boots(run_id)?.len() as u32 >= seq)
+                Ok(ctx
+                    .live
+                    .get(run_id)
+                    .is_some_and(|r| r.boots.len() as u32 >= seq))
             })
             .await?;
             if ok {
@@ -409,7 +521,8 @@ async fn perform(
                         "no hello",
                         why.clone(),
                     )],
-                )?;
+                )
+                .await?;
                 Event::TimedOut(why)
             }
         }
@@ -428,9 +541,9 @@ async fn perform(
                 None => Event::Failed("no boot recorded".into()),
             }
         }
-        Action::AwaitFacts(seq) => await_facts(ctx, run_id, &spec, seq).await?,
+        Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, seq).await?,
         Action::SoftOffAndCycle => {
-            let feeds = match ctx.feeds(&spec) {
+            let feeds = match ctx.feeds(spec) {
                 Ok(f) => f,
                 Err(e) => return Ok(Event::Failed(e)),
             };
@@ -467,7 +580,7 @@ async fn perform(
                     switch(&log, &feeds, PowerState::Off, ctx.cfg.poll).await?;
                 }
                 if !steps_done(ctx, run_id, state, "on", &feeds)? {
-                    tokio::time::sleep(ctx.cycle_delay(&spec)).await;
+                    tokio::time::sleep(ctx.cycle_delay(spec)).await;
                     switch(&log, &feeds, PowerState::On, ctx.cfg.poll).await?;
                 }
                 Ok::<(), String>(())
@@ -480,7 +593,7 @@ async fn perform(
         }
         Action::AwaitRevalidation => {
             let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
-                Ok(ctx.store.boots(run_id)?.len() >= 2)
+                Ok(ctx.live.get(run_id).is_some_and(|r| r.boots.len() >= 2))
             })
             .await?;
             if !ok {
@@ -501,22 +614,25 @@ async fn perform(
                         "no hello",
                         why.clone(),
                     )],
-                )?;
+                )
+                .await?;
                 Event::TimedOut(why)
             } else {
-                await_facts(ctx, run_id, &spec, 2).await?
+                await_facts(ctx, run_id, spec, 2).await?
             }
         }
         Action::BuildReport => {
-            let report = build_report(ctx, run_id, &spec)?;
+            let report = build_report(ctx, run_id, spec)?;
             let json = e2et_score::render::json(&report);
-            ctx.store.finish(
-                run_id,
-                report.verdict.as_str(),
-                report.score,
-                report.zone.as_str(),
-                &json,
-            )?;
+            ctx.store
+                .finish(
+                    run_id,
+                    report.verdict.as_str(),
+                    report.score,
+                    report.zone.as_str(),
+                    &json,
+                )
+                .await?;
             Event::Verdict(report.verdict)
         }
     })
@@ -610,7 +726,7 @@ async fn await_facts(
     seq: u32,
 ) -> Result<Event, StoreError> {
     let ok = wait_for(ctx, run_id, ctx.cfg.facts_timeout, || {
-        Ok(ctx.store.facts(run_id)?.iter().any(|(s, _, _)| *s == seq))
+        Ok(ctx.live.get(run_id).is_some_and(|r| r.facts.contains(&seq)))
     })
     .await?;
     if !ok {
@@ -633,7 +749,8 @@ async fn await_facts(
                 "none",
                 why.clone(),
             )],
-        )?;
+        )
+        .await?;
         return Ok(Event::TimedOut(why));
     }
     let facts = ctx.store.facts(run_id)?;
@@ -832,7 +949,7 @@ async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Eve
         &spec.console,
         format!("inventory console = {:?}", spec.console),
     ));
-    add_engine_checks(ctx, run_id, None, checks)?;
+    add_engine_checks(ctx, run_id, None, checks).await?;
     Ok(if problems.is_empty() {
         Event::Done(
             "inventory gate passed: PDU reachable, outlet readable, console declared".into(),

@@ -13,6 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc: the agents' requests allocate and free many short JSON buffers
+/// on several threads, where glibc's malloc spends its time consolidating.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "e2et coordinator")]
 struct Cli {
@@ -190,27 +195,26 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             tracing::warn!(pdu = %name, "PDU unusable: {e}");
         }
     }
-    let ctx = Arc::new(Ctx {
-        store,
-        inventory,
-        drivers,
-        cfg: EngineConfig {
-            hello_timeout: Duration::from_secs(a.hello_timeout_s),
-            facts_timeout: Duration::from_secs(a.facts_timeout_s),
-            soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
-            soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
-            poll: Poll {
-                interval: Duration::from_millis(a.poll_interval_ms),
-                timeout: Duration::from_secs(a.step_timeout_s),
+    let ctx = Arc::new(
+        Ctx::new(
+            store,
+            inventory,
+            drivers,
+            EngineConfig {
+                hello_timeout: Duration::from_secs(a.hello_timeout_s),
+                facts_timeout: Duration::from_secs(a.facts_timeout_s),
+                soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
+                soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
+                poll: Poll {
+                    interval: Duration::from_millis(a.poll_interval_ms),
+                    timeout: Duration::from_secs(a.step_timeout_s),
+                },
+                crash_after: a.crash_after.clone(),
             },
-            crash_after: a.crash_after.clone(),
-        },
-        wakers: Default::default(),
-        metrics: Default::default(),
-        poweroff_sent: Default::default(),
-        policy: Default::default(),
-    });
-    for id in engine::recover(&ctx)? {
+        )
+        .context("loading the runs in flight")?,
+    );
+    for id in engine::recover(&ctx).await? {
         tracing::info!(run = %id, "resuming run");
         engine::spawn(ctx.clone(), id);
     }

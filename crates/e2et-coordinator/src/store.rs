@@ -20,6 +20,19 @@ pub enum StoreError {
     BadState(String),
     #[error("commit failed, nothing of this write is stored: {0}")]
     Commit(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+/// A write in its own savepoint: undone alone if it fails.
+fn savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    c.execute_batch("SAVEPOINT w")?;
+    let r = f(c);
+    match &r {
+        Ok(_) => c.execute_batch("RELEASE w")?,
+        Err(_) => c.execute_batch("ROLLBACK TO w; RELEASE w")?,
+    }
+    r
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -51,6 +64,14 @@ pub struct RunRow {
 /// (label, count) pairs.
 pub type Counts = Vec<(String, u64)>;
 
+/// A run not yet finished, with what the in-memory view needs of it.
+#[derive(Debug, Clone)]
+pub struct LiveRunRow {
+    pub run: RunRow,
+    pub boots: Vec<BootRow>,
+    pub token_hashes: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct BootRow {
     pub seq: u32,
@@ -59,33 +80,37 @@ pub struct BootRow {
     pub cmdline: String,
 }
 
-/// The connection and the group-commit state. Writers append to the open
-/// transaction (each in its own savepoint); the first writer of a batch leads:
-/// it lets others join for a moment, then commits once (one fsync for all).
-/// Every writer returns only after its batch is durable.
-struct Inner {
-    conn: Connection,
-    open: bool,
-    batch: u64,
-    led: bool,
-    committed: u64,
-    commit_error: Option<(u64, String)>,
-}
+/// One write for the writer thread: it runs in its own savepoint of the
+/// batch's transaction (or, `None`, is told the batch could not begin) and
+/// returns what to tell its caller once the batch's commit is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 
 pub struct Store {
-    inner: Mutex<Inner>,
-    committed: std::sync::Condvar,
+    /// To the writer thread, which owns the only writing connection.
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Read-only connections: in WAL mode they read the last committed state
+    /// while the writer commits, so a read never waits for an fsync.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
 
-/// Read access to the connection (derefs to it).
-pub struct Conn<'a>(std::sync::MutexGuard<'a, Inner>);
+/// Read access to one of the reader connections (derefs to it).
+pub struct Conn<'a>(std::sync::MutexGuard<'a, Connection>);
 
 impl std::ops::Deref for Conn<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self.0.conn
+        &self.0
     }
 }
+
+/// Reader connections; about one per core is enough for this workload.
+const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+/// The most writes one commit takes.
+const MAX_BATCH: usize = 1024;
 
 /// Runs `f` where blocking is allowed: on a multi-threaded tokio runtime the
 /// worker hands its other tasks over first.
@@ -98,8 +123,84 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// How long a batch leader waits for others to join before committing.
-const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_micros(400);
+/// A write on its way: durable when it resolves. `.await` it in async code;
+/// `.wait()` blocks (for synchronous callers and tools).
+#[must_use = "a write is durable only once awaited or waited for"]
+pub struct Pending<T>(std::result::Result<tokio::sync::oneshot::Receiver<Result<T>>, StoreError>);
+
+impl<T> Pending<T> {
+    /// Blocks this thread until the write is durable. Safe anywhere, a
+    /// current-thread runtime included: the writer is its own thread.
+    pub fn wait(self) -> Result<T> {
+        match self.0 {
+            Err(e) => Err(e),
+            Ok(rx) => blocking(|| park_on(rx)).unwrap_or(Err(StoreError::WriterGone)),
+        }
+    }
+}
+
+/// Polls a future to completion by parking this thread between wake-ups.
+fn park_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+impl<T: Send + 'static> std::future::IntoFuture for Pending<T> {
+    type Output = Result<T>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.0 {
+                Err(e) => Err(e),
+                Ok(rx) => rx.await.unwrap_or(Err(StoreError::WriterGone)),
+            }
+        })
+    }
+}
+
+/// The writer: takes what is queued (up to MAX_BATCH), runs each write in its
+/// own savepoint, commits once (one fsync for all), then answers each. A
+/// batch grows with the load by itself: while one commits, the next queues.
+fn writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = e.to_string();
+            for j in batch {
+                j(None)(Some(&e));
+            }
+            continue;
+        }
+        let done: Vec<Completion> = batch.into_iter().map(|j| j(Some(&conn))).collect();
+        let err = conn.execute_batch("COMMIT").err().map(|e| {
+            // Nothing of the batch is durable: undo it and tell everyone in it.
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
+        for d in done {
+            d(err.as_deref());
+        }
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs(
@@ -149,122 +250,122 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            // Pages straight from the page cache, not a pread each.
+            r.pragma_update(None, "mmap_size", 1i64 << 30)?;
+            r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            readers.push(Mutex::new(r));
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("e2et-store-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
-            inner: Mutex::new(Inner {
-                conn,
-                open: false,
-                batch: 0,
-                led: false,
-                committed: 0,
-                commit_error: None,
-            }),
-            committed: std::sync::Condvar::new(),
+            jobs: tx,
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves SQLite consistent (each write
-        // is a savepoint in a transaction), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// One atomic write, durable once the returned `Pending` resolves.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Pending<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
+            let r = conn.map(|c| savepoint(c, f));
+            Box::new(move |commit_err: Option<&str>| {
+                let out = match (commit_err, r) {
+                    (Some(e), _) => Err(StoreError::Commit(e.to_string())),
+                    (None, Some(r)) => r,
+                    (None, None) => Err(StoreError::Commit("the batch did not begin".into())),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        match self.jobs.send(job) {
+            Ok(()) => Pending(Ok(rx)),
+            Err(_) => Pending(Err(StoreError::WriterGone)),
+        }
     }
 
+    /// A reader: a free one if there is, else the next in turn.
     fn c(&self) -> Conn<'_> {
-        Conn(self.lock())
+        for r in &self.readers {
+            if let Ok(g) = r.try_lock() {
+                return Conn(g);
+            }
+        }
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        Conn(self.readers[i].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// One atomic write, durable when this returns (group commit).
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        blocking(|| {
-            let mut g = self.lock();
-            if !g.open {
-                g.conn.execute_batch("BEGIN IMMEDIATE")?;
-                g.open = true;
-                g.batch += 1;
-                g.led = false;
-            }
-            let mine = g.batch;
-            g.conn.execute_batch("SAVEPOINT w")?;
-            let r = f(&g.conn);
-            match &r {
-                Ok(_) => g.conn.execute_batch("RELEASE w")?,
-                Err(_) => g.conn.execute_batch("ROLLBACK TO w; RELEASE w")?,
-            }
-            if !g.led {
-                g.led = true;
-                drop(g);
-                std::thread::sleep(GROUP_WINDOW);
-                g = self.lock();
-                let res = g.conn.execute_batch("COMMIT");
-                g.open = false;
-                g.committed = mine;
-                if let Err(e) = res {
-                    // Nothing of the batch is durable: undo it and tell everyone in it.
-                    let _ = g.conn.execute_batch("ROLLBACK");
-                    g.commit_error = Some((mine, e.to_string()));
-                }
-                self.committed.notify_all();
-            } else {
-                while g.committed < mine {
-                    g = self.committed.wait(g).unwrap_or_else(|p| p.into_inner());
-                }
-            }
-            if let Some((b, e)) = &g.commit_error {
-                if *b == mine {
-                    return Err(StoreError::Commit(e.clone()));
-                }
-            }
-            r
-        })
-    }
-
-    pub fn create_run(&self, id: &str, host: &str, mode: RunMode, spec_json: &str) -> Result<()> {
+    pub fn create_run(&self, id: &str, host: &str, mode: RunMode, spec_json: &str) -> Pending<()> {
         let t = now();
-        self.write(|tx| {
-            tx.execute(
+        let (id, host, spec_json) = (id.to_string(), host.to_string(), spec_json.to_string());
+        self.write(move |tx| {
+            tx.prepare_cached(
                 "INSERT INTO runs(id, host, mode, state, spec_json, created_at, updated_at, note)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, 'created')",
-                params![id, host, mode.as_str(), spec_json, t],
-            )?;
-            tx.execute(
+            )?
+            .execute(params![id, host, mode.as_str(), spec_json, t])?;
+            tx.prepare_cached(
                 "INSERT INTO transitions(run_id, seq, from_state, to_state, at, note)
              VALUES (?1, 0, '', 'queued', ?2, 'run created')",
-                params![id, t],
-            )?;
+            )?
+            .execute(params![id, t])?;
             Ok(())
         })
     }
 
     /// Persists a transition (durably) and returns its sequence number.
-    pub fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32> {
+    pub fn transition(&self, id: &str, to: RunState, note: &str) -> Pending<u32> {
         let t = now();
-        self.write(|tx| {
-        let from: String = tx
-            .query_row("SELECT state FROM runs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NoRun(id.into()))?;
-        let seq: u32 = tx.query_row(
-            "SELECT COALESCE(MAX(seq), -1) + 1 FROM transitions WHERE run_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO transitions(run_id, seq, from_state, to_state, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, seq, from, to.as_str(), t, note],
-        )?;
-        tx.execute(
-            "UPDATE runs SET state = ?2, updated_at = ?3, note = ?4 WHERE id = ?1",
-            params![id, to.as_str(), t, note],
-        )?;
-        Ok(seq)
+        let (id, note) = (id.to_string(), note.to_string());
+        self.write(move |tx| {
+            let from: String = tx
+                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NoRun(id.clone()))?;
+            let seq: u32 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM transitions WHERE run_id = ?1",
+                )?
+                .query_row([&id], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO transitions(run_id, seq, from_state, to_state, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id, seq, from, to.as_str(), t, note])?;
+            tx.prepare_cached(
+                "UPDATE runs SET state = ?2, updated_at = ?3, note = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, to.as_str(), t, note])?;
+            Ok(seq)
         })
     }
 
-    pub fn set_abort(&self, id: &str, reason: &str, checks_json: &str) -> Result<()> {
-        self.write(|c| {
-            c.execute(
+    pub fn set_abort(&self, id: &str, reason: &str, checks_json: &str) -> Pending<()> {
+        let (id, reason, checks_json) =
+            (id.to_string(), reason.to_string(), checks_json.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
                 "UPDATE runs SET abort_reason = ?2, engine_checks = ?3 WHERE id = ?1",
-                params![id, reason, checks_json],
-            )?;
+            )?
+            .execute(params![id, reason, checks_json])?;
             Ok(())
         })
     }
@@ -276,14 +377,20 @@ impl Store {
         score: f64,
         zone: &str,
         report_json: &str,
-    ) -> Result<()> {
-        self.write(|c| {
-            Ok(c.execute(
-            "UPDATE runs SET verdict = ?2, score = ?3, zone = ?4, report_json = ?5 WHERE id = ?1",
-            params![id, verdict, score, zone, report_json],
-        )?)
-        })?;
-        Ok(())
+    ) -> Pending<()> {
+        let (id, verdict, zone, report_json) = (
+            id.to_string(),
+            verdict.to_string(),
+            zone.to_string(),
+            report_json.to_string(),
+        );
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE runs SET verdict = ?2, score = ?3, zone = ?4, report_json = ?5 WHERE id = ?1",
+            )?
+            .execute(params![id, verdict, score, zone, report_json])?;
+            Ok(())
+        })
     }
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRow, String)> {
@@ -315,11 +422,8 @@ impl Store {
     pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
         let c = self.c();
         let r = c
-            .query_row(
-                &format!("SELECT {} FROM runs WHERE id = ?1", Self::COLS),
-                [id],
-                Self::row,
-            )
+            .prepare_cached(&format!("SELECT {} FROM runs WHERE id = ?1", Self::COLS))?
+            .query_row([id], Self::row)
             .optional()?;
         r.map(|(mut row, st)| {
             row.state = parse_state(st)?;
@@ -330,7 +434,7 @@ impl Store {
 
     pub fn runs(&self) -> Result<Vec<RunRow>> {
         let c = self.c();
-        let mut stmt = c.prepare(&format!(
+        let mut stmt = c.prepare_cached(&format!(
             "SELECT {} FROM runs ORDER BY created_at DESC, id DESC",
             Self::COLS
         ))?;
@@ -344,12 +448,42 @@ impl Store {
         Ok(out)
     }
 
+    /// Boot sequences whose facts are stored.
+    pub fn facts_seqs(&self, run_id: &str) -> Result<Vec<u32>> {
+        let c = self.c();
+        let mut st =
+            c.prepare_cached("SELECT boot_seq FROM facts WHERE run_id = ?1 ORDER BY boot_seq")?;
+        let rows = st.query_map([run_id], |r| r.get::<_, u32>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every run not yet finished with its boots and token hashes: what the
+    /// in-memory view of runs in flight is rebuilt from at start.
+    pub fn live_runs(&self) -> Result<Vec<LiveRunRow>> {
+        let mut out = Vec::new();
+        for r in self.runs()?.into_iter().filter(|r| !r.state.is_terminal()) {
+            let boots = self.boots(&r.id)?;
+            let tokens = {
+                let c = self.c();
+                let mut st = c.prepare_cached("SELECT token_hash FROM tokens WHERE run_id = ?1")?;
+                let rows = st.query_map([&r.id], |row| row.get::<_, String>(0))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            out.push(LiveRunRow {
+                run: r,
+                boots,
+                token_hashes: tokens,
+            });
+        }
+        Ok(out)
+    }
+
     /// The host's run that is not yet finished, if any.
     /// Reads only that host's runs (index runs_host): this is on the path of
     /// every boot-script request and every run creation.
     pub fn active_run_for_host(&self, host: &str) -> Result<Option<RunRow>> {
         let c = self.c();
-        let mut stmt = c.prepare(&format!(
+        let mut stmt = c.prepare_cached(&format!(
             "SELECT {} FROM runs WHERE host = ?1 ORDER BY created_at DESC, id DESC",
             Self::COLS
         ))?;
@@ -366,7 +500,7 @@ impl Store {
 
     pub fn transitions(&self, id: &str) -> Result<Vec<Transition>> {
         let c = self.c();
-        let mut stmt = c.prepare(
+        let mut stmt = c.prepare_cached(
             "SELECT seq, from_state, to_state, at, note FROM transitions WHERE run_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([id], |r| {
@@ -382,38 +516,35 @@ impl Store {
     }
 
     pub fn count_transitions_to(&self, id: &str, to: RunState) -> Result<u32> {
-        Ok(self.c().query_row(
-            "SELECT COUNT(*) FROM transitions WHERE run_id = ?1 AND to_state = ?2",
-            params![id, to.as_str()],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .c()
+            .prepare_cached("SELECT COUNT(*) FROM transitions WHERE run_id = ?1 AND to_state = ?2")?
+            .query_row(params![id, to.as_str()], |r| r.get(0))?)
     }
 
-    pub fn add_token(&self, run_id: &str, token_hash: &str) -> Result<()> {
-        self.write(|c| {
-            Ok(c.execute(
+    pub fn add_token(&self, run_id: &str, token_hash: &str) -> Pending<()> {
+        let (run_id, token_hash, t) = (run_id.to_string(), token_hash.to_string(), now());
+        self.write(move |c| {
+            c.prepare_cached(
                 "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
-                params![token_hash, run_id, now()],
-            )?)
-        })?;
-        Ok(())
+            )?
+            .execute(params![token_hash, run_id, t])?;
+            Ok(())
+        })
     }
 
     /// The run a token hash belongs to.
     pub fn token_run(&self, token_hash: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .c()
-            .query_row(
-                "SELECT run_id, token_hash FROM tokens WHERE token_hash = ?1",
-                [token_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT run_id, token_hash FROM tokens WHERE token_hash = ?1")?
+            .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
     pub fn boots(&self, run_id: &str) -> Result<Vec<BootRow>> {
         let c = self.c();
-        let mut stmt = c.prepare(
+        let mut stmt = c.prepare_cached(
             "SELECT seq, boot_id, hello_at, cmdline FROM boots WHERE run_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -429,44 +560,52 @@ impl Store {
 
     /// Records a hello. A repeated hello of a known boot returns its sequence;
     /// a new boot gets the next one.
-    pub fn add_boot(&self, run_id: &str, boot_id: &str, cmdline: &str) -> Result<(u32, bool)> {
-        self.write(|tx| {
-        let known: Option<u32> = tx
-            .query_row(
-                "SELECT seq FROM boots WHERE run_id = ?1 AND boot_id = ?2",
-                params![run_id, boot_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(seq) = known {
-            return Ok((seq, false));
-        }
-        let seq: u32 = tx.query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM boots WHERE run_id = ?1",
-            [run_id],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO boots(run_id, seq, boot_id, hello_at, cmdline) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run_id, seq, boot_id, now(), cmdline],
-        )?;
-        Ok((seq, true))
+    pub fn add_boot(&self, run_id: &str, boot_id: &str, cmdline: &str) -> Pending<(u32, bool)> {
+        let (run_id, boot_id, cmdline, t) = (
+            run_id.to_string(),
+            boot_id.to_string(),
+            cmdline.to_string(),
+            now(),
+        );
+        self.write(move |tx| {
+            let known: Option<u32> = tx
+                .prepare_cached("SELECT seq FROM boots WHERE run_id = ?1 AND boot_id = ?2")?
+                .query_row(params![run_id, boot_id], |r| r.get(0))
+                .optional()?;
+            if let Some(seq) = known {
+                return Ok((seq, false));
+            }
+            let seq: u32 = tx
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM boots WHERE run_id = ?1")?
+                .query_row([&run_id], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO boots(run_id, seq, boot_id, hello_at, cmdline) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![run_id, seq, boot_id, t, cmdline])?;
+            Ok((seq, true))
         })
     }
 
     /// Stores a boot's facts once; a repeat post keeps the first copy.
-    pub fn add_facts(&self, run_id: &str, seq: u32, boot_id: &str, facts: &Facts) -> Result<bool> {
-        let json = serde_json::to_string(facts)?;
-        let n = self.write(|c| Ok(c.execute(
-            "INSERT OR IGNORE INTO facts(run_id, boot_seq, boot_id, facts_json, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run_id, seq, boot_id, json, now()],
-        )?))?;
-        Ok(n == 1)
+    pub fn add_facts(&self, run_id: &str, seq: u32, boot_id: &str, facts: &Facts) -> Pending<bool> {
+        let json = match serde_json::to_string(facts) {
+            Ok(j) => j,
+            Err(e) => return Pending(Err(e.into())),
+        };
+        let (run_id, boot_id, t) = (run_id.to_string(), boot_id.to_string(), now());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO facts(run_id, boot_seq, boot_id, facts_json, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![run_id, seq, boot_id, json, t])?;
+            Ok(n == 1)
+        })
     }
 
     pub fn facts(&self, run_id: &str) -> Result<Vec<(u32, String, Facts)>> {
         let c = self.c();
-        let mut stmt = c.prepare(
+        let mut stmt = c.prepare_cached(
             "SELECT boot_seq, boot_id, facts_json FROM facts WHERE run_id = ?1 ORDER BY boot_seq",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -491,26 +630,47 @@ impl Store {
         pdu: &str,
         outlet: u32,
         action: &str,
-    ) -> Result<()> {
-        self.write(|c| Ok(c.execute(
-            "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action) VALUES (?1, ?2, 'intent', ?3, ?4, ?5, ?6)",
-            params![run_id, state.as_str(), now(), pdu, outlet, action],
-        )?))?;
-        Ok(())
+    ) -> Pending<()> {
+        let (run_id, pdu, action, t) = (
+            run_id.to_string(),
+            pdu.to_string(),
+            action.to_string(),
+            now(),
+        );
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action) VALUES (?1, ?2, 'intent', ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![run_id, state.as_str(), t, pdu, outlet, action])?;
+            Ok(())
+        })
     }
 
-    pub fn power_done(&self, run_id: &str, state: RunState, step: &PowerStep) -> Result<()> {
-        self.write(|c| Ok(c.execute(
-            "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action, observed, ok, detail) VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![run_id, state.as_str(), step.at, step.pdu, step.outlet, step.action, step.observed, step.ok, step.detail],
-        )?))?;
-        Ok(())
+    pub fn power_done(&self, run_id: &str, state: RunState, step: &PowerStep) -> Pending<()> {
+        let (run_id, step) = (run_id.to_string(), step.clone());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action, observed, ok, detail) VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                run_id,
+                state.as_str(),
+                step.at,
+                step.pdu,
+                step.outlet,
+                step.action,
+                step.observed,
+                step.ok,
+                step.detail
+            ])?;
+            Ok(())
+        })
     }
 
     /// Completed power steps of a run, with the lifecycle state they belong to.
     pub fn power_steps(&self, run_id: &str) -> Result<Vec<(String, PowerStep)>> {
         let c = self.c();
-        let mut stmt = c.prepare(
+        let mut stmt = c.prepare_cached(
             "SELECT lifecycle_state, at, pdu, outlet, action, observed, ok, detail FROM power_log WHERE run_id = ?1 AND phase = 'done' ORDER BY id",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -533,28 +693,33 @@ impl Store {
     /// Power intents without a matching completion: an action that may or may
     /// not have happened (the coordinator died in between).
     pub fn unfinished_power(&self, run_id: &str) -> Result<u32> {
-        Ok(self.c().query_row(
-            "SELECT (SELECT COUNT(*) FROM power_log WHERE run_id = ?1 AND phase = 'intent') - (SELECT COUNT(*) FROM power_log WHERE run_id = ?1 AND phase = 'done')",
+        Ok(self.c().prepare_cached("SELECT (SELECT COUNT(*) FROM power_log WHERE run_id = ?1 AND phase = 'intent') - (SELECT COUNT(*) FROM power_log WHERE run_id = ?1 AND phase = 'done')")?.query_row(
             [run_id],
             |r| r.get(0),
         )?)
     }
 
-    pub fn boot_request(&self, mac: &str, run_id: Option<&str>, decision: &str) -> Result<()> {
-        self.write(|c| {
-            Ok(c.execute(
+    pub fn boot_request(&self, mac: &str, run_id: Option<&str>, decision: &str) -> Pending<()> {
+        let (mac, run_id, decision, t) = (
+            mac.to_string(),
+            run_id.map(str::to_string),
+            decision.to_string(),
+            now(),
+        );
+        self.write(move |c| {
+            c.prepare_cached(
                 "INSERT INTO boot_requests(at, mac, run_id, decision) VALUES (?1, ?2, ?3, ?4)",
-                params![now(), mac, run_id, decision],
-            )?)
-        })?;
-        Ok(())
+            )?
+            .execute(params![t, mac, run_id, decision])?;
+            Ok(())
+        })
     }
 
     /// (state, count) and (verdict, count) over all runs, for /metrics.
     pub fn counts(&self) -> Result<(Counts, Counts)> {
         let c = self.c();
         let q = |sql: &str| -> Result<Vec<(String, u64)>> {
-            let mut st = c.prepare(sql)?;
+            let mut st = c.prepare_cached(sql)?;
             let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         };
@@ -568,11 +733,10 @@ impl Store {
     pub fn last_boot_request(&self, mac: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .c()
-            .query_row(
+            .prepare_cached(
                 "SELECT at, decision FROM boot_requests WHERE mac = ?1 ORDER BY id DESC LIMIT 1",
-                [mac],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row([mac], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 }
@@ -587,10 +751,21 @@ mod tests {
         let p = d.path().join("s.db");
         {
             let s = Store::open(&p).unwrap();
-            s.create_run("r1", "vm1", RunMode::Cold, "{}").unwrap();
-            assert_eq!(s.transition("r1", RunState::InventoryGate, "a").unwrap(), 1);
-            assert_eq!(s.transition("r1", RunState::PowerOn, "b").unwrap(), 2);
+            s.create_run("r1", "vm1", RunMode::Cold, "{}")
+                .wait()
+                .unwrap();
+            assert_eq!(
+                s.transition("r1", RunState::InventoryGate, "a")
+                    .wait()
+                    .unwrap(),
+                1
+            );
+            assert_eq!(
+                s.transition("r1", RunState::PowerOn, "b").wait().unwrap(),
+                2
+            );
             s.power_intent("r1", RunState::PowerOn, "p", 1, "off")
+                .wait()
                 .unwrap();
         }
         let s = Store::open(&p).unwrap();
@@ -603,28 +778,36 @@ mod tests {
             ("inventory_gate", "power_on")
         );
         assert_eq!(s.unfinished_power("r1").unwrap(), 1);
-        assert!(s.transition("nope", RunState::PowerOn, "x").is_err());
+        assert!(s.transition("nope", RunState::PowerOn, "x").wait().is_err());
     }
 
     #[test]
     fn boots_are_idempotent_per_boot_id() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.db")).unwrap();
-        s.create_run("r1", "vm1", RunMode::Cold, "{}").unwrap();
-        assert_eq!(s.add_boot("r1", "b1", "c").unwrap(), (1, true));
-        assert_eq!(s.add_boot("r1", "b1", "c").unwrap(), (1, false));
-        assert_eq!(s.add_boot("r1", "b2", "c").unwrap(), (2, true));
+        s.create_run("r1", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        assert_eq!(s.add_boot("r1", "b1", "c").wait().unwrap(), (1, true));
+        assert_eq!(s.add_boot("r1", "b1", "c").wait().unwrap(), (1, false));
+        assert_eq!(s.add_boot("r1", "b2", "c").wait().unwrap(), (2, true));
     }
 
     #[test]
     fn active_run_is_the_hosts_unfinished_one() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.db")).unwrap();
-        s.create_run("r1", "vm1", RunMode::Cold, "{}").unwrap();
-        s.transition("r1", RunState::Failed, "x").unwrap();
-        s.create_run("r2", "vm2", RunMode::Cold, "{}").unwrap();
+        s.create_run("r1", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        s.transition("r1", RunState::Failed, "x").wait().unwrap();
+        s.create_run("r2", "vm2", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
         assert!(s.active_run_for_host("vm1").unwrap().is_none());
-        s.create_run("r3", "vm1", RunMode::Cold, "{}").unwrap();
+        s.create_run("r3", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
         assert_eq!(s.active_run_for_host("vm1").unwrap().unwrap().id, "r3");
         assert_eq!(s.active_run_for_host("vm2").unwrap().unwrap().id, "r2");
         assert!(s.active_run_for_host("vm3").unwrap().is_none());

@@ -32,27 +32,21 @@ fn app(dir: &std::path::Path) -> axum::Router {
             e2et_model::RunMode::Cold,
             &serde_json::to_string(&inv.hosts["vm1"]).unwrap(),
         )
+        .wait()
         .unwrap();
     store
         .transition("r1", e2et_model::RunState::Provisioning, "fuzz")
+        .wait()
         .unwrap();
     store
         .add_token(
             "r1",
             &hex::encode(e2et_coordinator::api::sha256("good-token")),
         )
+        .wait()
         .unwrap();
     let drivers = e2et_pdu::drivers::for_inventory(&inv, &Default::default());
-    let ctx = Arc::new(Ctx {
-        store,
-        inventory: inv,
-        drivers,
-        cfg: EngineConfig::default(),
-        wakers: Default::default(),
-        metrics: Default::default(),
-        poweroff_sent: Default::default(),
-        policy: Default::default(),
-    });
+    let ctx = Arc::new(Ctx::new(store, inv, drivers, EngineConfig::default()).unwrap());
     std::fs::create_dir_all(dir.join("art")).unwrap();
     router(Arc::new(App {
         ctx,

@@ -273,10 +273,16 @@ pub mod agents {
             for i in 0..n {
                 let run = format!("r{i}");
                 let spec = serde_json::to_string(&inv["hosts"][format!("h{i}")])?;
-                store.create_run(&run, &format!("h{i}"), RunMode::Cold, &spec)?;
-                store.transition(&run, RunState::Provisioning, "bench")?;
+                store
+                    .create_run(&run, &format!("h{i}"), RunMode::Cold, &spec)
+                    .wait()?;
+                store
+                    .transition(&run, RunState::Provisioning, "bench")
+                    .wait()?;
                 let token = format!("token-{i}-{}", std::process::id());
-                store.add_token(&run, &hex::encode(e2et_coordinator::api::sha256(&token)))?;
+                store
+                    .add_token(&run, &hex::encode(e2et_coordinator::api::sha256(&token)))
+                    .wait()?;
                 tokens.push((run, token));
             }
         }

@@ -1,0 +1,140 @@
+//! The runs in flight, in memory: what every agent request needs (which run a
+//! token belongs to, the run's state, its host's spec, its boots) without a
+//! database read. It follows the store, never leads it: each change is
+//! applied here only after the store made it durable, and the whole view is
+//! rebuilt from the store when the coordinator starts.
+use e2et_model::inventory::HostSpec;
+use e2et_model::RunState;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    pub host: String,
+    pub state: RunState,
+    pub spec: Arc<HostSpec>,
+    /// (seq, boot_id), in order.
+    pub boots: Vec<(u32, String)>,
+    /// Boot sequences whose facts are stored.
+    pub facts: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<String, LiveRun>,
+    /// sha256 (hex) of a token → its run.
+    tokens: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct Live {
+    inner: RwLock<Inner>,
+}
+
+impl Live {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert(&self, id: &str, run: LiveRun) {
+        self.write().runs.insert(id.to_string(), run);
+    }
+
+    pub fn token(&self, token_hash: &str, run_id: &str) {
+        self.write()
+            .tokens
+            .insert(token_hash.to_string(), run_id.to_string());
+    }
+
+    pub fn boot(&self, run_id: &str, seq: u32, boot_id: &str) {
+        if let Some(r) = self.write().runs.get_mut(run_id) {
+            if !r.boots.iter().any(|(s, _)| *s == seq) {
+                r.boots.push((seq, boot_id.to_string()));
+                r.boots.sort();
+            }
+        }
+    }
+
+    pub fn facts(&self, run_id: &str, seq: u32) {
+        if let Some(r) = self.write().runs.get_mut(run_id) {
+            if !r.facts.contains(&seq) {
+                r.facts.push(seq);
+            }
+        }
+    }
+
+    /// A run's new state; a finished run leaves the view (with its tokens).
+    pub fn state(&self, run_id: &str, state: RunState) {
+        let mut g = self.write();
+        if state.is_terminal() {
+            g.runs.remove(run_id);
+            g.tokens.retain(|_, r| r != run_id);
+        } else if let Some(r) = g.runs.get_mut(run_id) {
+            r.state = state;
+        }
+    }
+
+    pub fn get(&self, run_id: &str) -> Option<LiveRun> {
+        self.read().runs.get(run_id).cloned()
+    }
+
+    pub fn run_of_token(&self, token_hash: &str) -> Option<String> {
+        self.read().tokens.get(token_hash).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().runs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Arc<HostSpec> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "a.t", "power": [],
+                "console": "s", "profile": "p", "requiredZone": "p90"
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn follows_a_run_and_forgets_it_when_it_ends() {
+        let l = Live::default();
+        l.insert(
+            "r1",
+            LiveRun {
+                host: "a".into(),
+                state: RunState::Queued,
+                spec: spec(),
+                boots: vec![],
+                facts: vec![],
+            },
+        );
+        l.token("h1", "r1");
+        l.state("r1", RunState::Provisioning);
+        l.boot("r1", 1, "b1");
+        l.boot("r1", 1, "b1");
+        l.facts("r1", 1);
+        assert_eq!(l.get("r1").unwrap().facts, vec![1]);
+        let r = l.get("r1").unwrap();
+        assert_eq!(r.state, RunState::Provisioning);
+        assert_eq!(r.boots, vec![(1, "b1".to_string())]);
+        assert_eq!(l.run_of_token("h1").as_deref(), Some("r1"));
+        l.state("r1", RunState::Passed);
+        assert!(l.get("r1").is_none());
+        assert!(l.run_of_token("h1").is_none());
+        assert!(l.is_empty());
+    }
+}
