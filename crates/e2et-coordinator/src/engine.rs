@@ -294,10 +294,7 @@ async fn add_engine_checks(
 /// recorded is put on hold: the store cannot justify repeating it.
 pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let mut resume = Vec::new();
-    for r in ctx.store.runs()? {
-        if r.state.is_terminal() {
-            continue;
-        }
+    for r in ctx.store.unfinished_runs()? {
         let unfinished = ctx.store.unfinished_power(&r.id)?;
         if unfinished > 0 {
             let why = format!(

@@ -209,11 +209,13 @@ CREATE TABLE IF NOT EXISTS runs(
   note TEXT NOT NULL DEFAULT '', verdict TEXT, score REAL, zone TEXT, report_json TEXT,
   abort_reason TEXT, engine_checks TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS runs_host ON runs(host);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
 CREATE TABLE IF NOT EXISTS transitions(
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,
   at TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY(run_id, seq));
 CREATE TABLE IF NOT EXISTS tokens(
   token_hash TEXT PRIMARY KEY, run_id TEXT NOT NULL, issued_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tokens_run ON tokens(run_id);
 CREATE TABLE IF NOT EXISTS boots(
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, boot_id TEXT NOT NULL, hello_at TEXT NOT NULL,
   cmdline TEXT NOT NULL, PRIMARY KEY(run_id, seq));
@@ -433,9 +435,24 @@ impl Store {
     }
 
     pub fn runs(&self) -> Result<Vec<RunRow>> {
+        self.runs_where("1")
+    }
+
+    /// The runs not yet in a terminal state (index runs_state): what a
+    /// restart resumes, without reading the history's reports.
+    pub fn unfinished_runs(&self) -> Result<Vec<RunRow>> {
+        let terminal: Vec<String> = RunState::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        self.runs_where(&format!("state NOT IN ({})", terminal.join(", ")))
+    }
+
+    fn runs_where(&self, filter: &str) -> Result<Vec<RunRow>> {
         let c = self.c();
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {} FROM runs ORDER BY created_at DESC, id DESC",
+            "SELECT {} FROM runs WHERE {filter} ORDER BY created_at DESC, id DESC",
             Self::COLS
         ))?;
         let rows = stmt.query_map([], Self::row)?;
@@ -461,7 +478,7 @@ impl Store {
     /// in-memory view of runs in flight is rebuilt from at start.
     pub fn live_runs(&self) -> Result<Vec<LiveRunRow>> {
         let mut out = Vec::new();
-        for r in self.runs()?.into_iter().filter(|r| !r.state.is_terminal()) {
+        for r in self.unfinished_runs()? {
             let boots = self.boots(&r.id)?;
             let tokens = {
                 let c = self.c();

@@ -242,6 +242,19 @@ pub mod agents {
         heartbeat: Vec<f64>,
     }
 
+    /// User plus system CPU seconds of process `pid` (from /proc), so the
+    /// figures show what the daemon costs apart from the simulated agents
+    /// sharing the same cores.
+    fn cpu_seconds(pid: u32) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        // /proc reports clock ticks in USER_HZ, 100 on every Linux port we run on.
+        Some(ticks / 100.0)
+    }
+
     fn pct(v: &mut [f64], p: f64) -> f64 {
         v.sort_by(|a, b| a.total_cmp(b));
         if v.is_empty() {
@@ -329,6 +342,7 @@ pub mod agents {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let cpu0 = cpu_seconds(daemon.id()).unwrap_or(0.0);
             let sem = Arc::new(Semaphore::new(concurrency));
             let lat = Arc::new(std::sync::Mutex::new(Lat::default()));
             let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -377,24 +391,28 @@ pub mod agents {
                 let _ = t.await;
             }
             let secs = t0.elapsed().as_secs_f64();
+            let cpu = cpu_seconds(daemon.id()).map(|c| c - cpu0).unwrap_or(f64::NAN);
             let mut l = std::mem::take(&mut *lat.lock().map_err(|_| anyhow::anyhow!("lock"))?);
             let total = l.hello.len() + l.facts.len() + l.heartbeat.len();
             let errs = errors.load(std::sync::atomic::Ordering::Relaxed);
             let mut all: Vec<f64> = l.hello.iter().chain(&l.facts).chain(&l.heartbeat).copied().collect();
             println!(
-                "N={n:<6} requests {total:<6} errors {errs:<4} {secs:6.2} s  {:8.0} req/s  p50 {:6.2} ms  p99 {:7.2} ms | hello p99 {:6.2} ms  facts p99 {:6.2} ms  heartbeat p99 {:6.2} ms",
+                "N={n:<6} requests {total:<6} errors {errs:<4} {secs:6.2} s  {:8.0} req/s  p50 {:6.2} ms  p99 {:7.2} ms | hello p99 {:6.2} ms  facts p99 {:6.2} ms  heartbeat p99 {:6.2} ms | e2etd CPU {cpu:.2} s ({:.0} us/request)",
                 total as f64 / secs,
                 pct(&mut all, 0.5),
                 pct(&mut all, 0.99),
                 pct(&mut l.hello, 0.99),
                 pct(&mut l.facts, 0.99),
                 pct(&mut l.heartbeat, 0.99),
+                cpu * 1e6 / total.max(1) as f64,
             );
             Ok(())
         });
         let _ = daemon.kill();
         let _ = daemon.wait();
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("E2ET_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         result
     }
 }
