@@ -15,7 +15,9 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       # the wipe probe is checked against wipefs on images these tools make
       dosfstools xfsprogs btrfs-progs cryptsetup-bin lvm2 fdisk
       # bench-probe compares the probe with lshw
-      lshw)
+      lshw
+      # the dashboard is tested in a real browser (headless, playwright-core)
+      chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -56,5 +58,12 @@ if ! ls "$kdir"/root/boot/vmlinuz-* >/dev/null 2>&1; then
   kver=$(ls "$kdir/root/lib/modules")
   depmod -b "$kdir/root" "$kver"
   rm -rf "$kdir/deb"
+fi
+# playwright-core for the dashboard test, at the version package-lock.json pins.
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "lab-deps: the dashboard test needs the machine's Node.js and npm" >&2; exit 1; }
+if [ ! -d scripts/dashboard-test/node_modules/playwright-core ]; then
+  echo "lab-deps: npm ci in scripts/dashboard-test"
+  (cd scripts/dashboard-test && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "lab-deps: ok ($(ls "$kdir"/root/boot/vmlinuz-*))"

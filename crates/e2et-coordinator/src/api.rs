@@ -92,6 +92,8 @@ pub fn router(app: Shared) -> Router {
             tower_http::services::ServeDir::new(app.cfg.artifacts.clone()),
         )
         .route("/", get(dashboard))
+        .route("/api/v1/events", get(events))
+        .route("/login", get(login_form).post(login))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
@@ -132,24 +134,84 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `GET /` — the dashboard: hosts with their last run, and the runs with
-/// links to their reports. Server-rendered, no scripts; it refreshes itself
-/// every 5 s. Read-only and without secrets, so it needs no token.
+/// The dashboard's page: hosts with their last run, the newest runs, and a
+/// script that follows `/api/v1/events` to change rows in place (no build
+/// step; without JavaScript the page reloads itself every 10 s instead).
+const DASHBOARD_HEAD: &str = r#"<!doctype html><html><head><meta charset="utf-8">
+<noscript><meta http-equiv="refresh" content="10"></noscript>
+<title>e2et</title><style>
+body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}
+table{border-collapse:collapse;margin-bottom:1.5em}.passed{background:#dfd}.failed{background:#fdd}
+.incomplete,.holding,.transient{background:#ffd}.released{background:#eee}
+#live{font-size:.8em;padding:.1em .5em;border-radius:.5em;background:#eee}#live.on{background:#cfc}
+td.note{max-width:40em}
+</style></head><body><h1>e2et <span id="live">static</span></h1>
+"#;
+
+const DASHBOARD_SCRIPT: &str = r#"<script>
+(function () {
+  const live = document.getElementById('live');
+  const terminal = ['passed','transient','failed','incomplete','holding','released'];
+  const fmt = (v, f) => (v === null || v === undefined) ? '-' : (f ? f(v) : String(v));
+  function reports(id) {
+    const b = '/api/v1/runs/' + encodeURIComponent(id) + '/';
+    return ['html','md','json','junit.xml'].map(f =>
+      '<a href="' + b + 'report.' + f + '">' + (f === 'junit.xml' ? 'junit' : f) + '</a>').join(' ');
+  }
+  function set(row, field, text) {
+    const td = row.querySelector('td[data-f="' + field + '"]');
+    if (td) td.textContent = text;
+  }
+  function apply(e) {
+    const rid = 'run-' + e.run;
+    let row = document.getElementById(rid);
+    if (!row) {
+      const tb = document.getElementById('runs');
+      row = document.createElement('tr');
+      row.id = rid;
+      ['run','host','mode','state','verdict','score','zone','updated','note','reports'].forEach(f => {
+        const td = document.createElement('td'); td.dataset.f = f; row.appendChild(td);
+      });
+      row.querySelector('td[data-f="note"]').className = 'note';
+      set(row, 'run', e.run); set(row, 'host', e.host); set(row, 'mode', e.mode);
+      tb.insertBefore(row, tb.firstChild);
+    }
+    row.className = e.state;
+    set(row, 'state', e.state); set(row, 'verdict', fmt(e.verdict));
+    set(row, 'score', fmt(e.score, x => x.toFixed(2))); set(row, 'zone', fmt(e.zone));
+    set(row, 'updated', e.at); set(row, 'note', e.note);
+    if (e.verdict && terminal.includes(e.state)) row.querySelector('td[data-f="reports"]').innerHTML = reports(e.run);
+    const h = document.getElementById('host-' + e.host);
+    if (h) {
+      h.className = e.state;
+      set(h, 'run', e.run); set(h, 'state', e.state); set(h, 'verdict', fmt(e.verdict));
+      set(h, 'score', fmt(e.score, x => x.toFixed(2))); set(h, 'zone', fmt(e.zone)); set(h, 'note', e.note);
+    }
+    document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
+  }
+  if (!window.EventSource) { setTimeout(() => location.reload(), 10000); return; }
+  const es = new EventSource('/api/v1/events');
+  es.onopen = () => { live.textContent = 'live'; live.className = 'on'; };
+  es.onerror = () => { live.textContent = 'reconnecting'; live.className = ''; };
+  es.addEventListener('run', m => apply(JSON.parse(m.data)));
+  es.addEventListener('resync', () => location.reload());
+})();
+</script>"#;
+
+/// `GET /` — the dashboard: hosts with their last run (why it is held, if
+/// it is), the newest runs with links to their reports, changing live.
+/// Read-only and without secrets, so it needs no token (the reports do).
 async fn dashboard(State(app): State<Shared>) -> R<Response> {
-    let runs = app.ctx.store.runs()?;
-    let mut s = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
-<title>e2et</title><style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.2em .5em}\
-table{border-collapse:collapse}.passed{background:#dfd}.failed{background:#fdd}.incomplete,.holding{background:#ffd}</style>\
-</head><body><h1>e2et</h1><h2>Hosts</h2><table><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th></tr>",
-    );
+    let runs = app.ctx.store.recent_runs(DASHBOARD_RUNS, None)?;
+    let mut s = String::from(DASHBOARD_HEAD);
+    s.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th></tr></thead><tbody id=\"hosts\">");
+    let cell = |v: Option<String>| html_escape(&v.unwrap_or_else(|| "-".into()));
     for (name, spec) in &app.ctx.inventory.hosts {
-        let last = runs.iter().find(|r| &r.host == name);
-        let cell = |v: Option<String>| html_escape(&v.unwrap_or_else(|| "-".into()));
+        let last = app.ctx.store.last_run(name)?;
+        let last = last.as_ref();
         s.push_str(&format!(
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"host-{n}\" class=\"{}\"><td>{n}</td><td>{}</td><td>{}</td><td data-f=\"run\">{}</td><td data-f=\"state\">{}</td><td data-f=\"verdict\">{}</td><td data-f=\"score\">{}</td><td data-f=\"zone\">{}</td><td data-f=\"note\" class=\"note\">{}</td></tr>",
             last.map_or("", |r| r.state.as_str()),
-            html_escape(name),
             html_escape(&spec.fqdn),
             spec.required_zone,
             cell(last.map(|r| r.id.clone())),
@@ -158,29 +220,86 @@ table{border-collapse:collapse}.passed{background:#dfd}.failed{background:#fdd}.
             cell(last.and_then(|r| r.score).map(|x| format!("{x:.2}"))),
             cell(last.and_then(|r| r.zone.clone())),
             cell(last.map(|r| r.note.clone())),
+            n = html_escape(name),
         ));
     }
-    s.push_str("</table><h2>Runs</h2><table><tr><th>run</th><th>host</th><th>state</th><th>verdict</th><th>score</th><th>updated</th><th>note</th><th>reports</th></tr>");
-    for r in runs.iter().take(200) {
+    s.push_str(&format!("</tbody></table><h2>Runs</h2><p>The newest {DASHBOARD_RUNS}; older ones through <code>GET /api/v1/runs?before=&lt;run&gt;</code>.</p><table><thead><tr><th>run</th><th>host</th><th>mode</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>updated</th><th>note</th><th>reports</th></tr></thead><tbody id=\"runs\">"));
+    for r in &runs {
         let id = html_escape(&r.id);
-        let reports = if r.report_json.is_some() {
+        let reports = if r.has_report {
             format!("<a href=\"/api/v1/runs/{id}/report.html\">html</a> <a href=\"/api/v1/runs/{id}/report.md\">md</a> <a href=\"/api/v1/runs/{id}/report.json\">json</a> <a href=\"/api/v1/runs/{id}/report.junit.xml\">junit</a>")
         } else {
             String::new()
         };
         s.push_str(&format!(
-            "<tr class=\"{}\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{reports}</td></tr>",
-            r.state.as_str(),
+            "<tr id=\"run-{id}\" class=\"{st}\"><td data-f=\"run\">{id}</td><td data-f=\"host\">{}</td><td data-f=\"mode\">{}</td><td data-f=\"state\">{st}</td><td data-f=\"verdict\">{}</td><td data-f=\"score\">{}</td><td data-f=\"zone\">{}</td><td data-f=\"updated\">{}</td><td data-f=\"note\" class=\"note\">{}</td><td data-f=\"reports\">{reports}</td></tr>",
             html_escape(&r.host),
-            r.state,
-            html_escape(r.verdict.as_deref().unwrap_or("-")),
-            r.score.map_or("-".into(), |x| format!("{x:.2}")),
+            r.mode.as_str(),
+            cell(r.verdict.clone()),
+            cell(r.score.map(|x| format!("{x:.2}"))),
+            cell(r.zone.clone()),
             html_escape(&r.updated_at),
             html_escape(&r.note),
+            st = r.state.as_str(),
         ));
     }
-    s.push_str("</table></body></html>\n");
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], s).into_response())
+    s.push_str("</tbody></table>");
+    s.push_str(DASHBOARD_SCRIPT);
+    s.push_str("</body></html>\n");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        s,
+    )
+        .into_response())
+}
+
+/// Runs the dashboard lists.
+const DASHBOARD_RUNS: usize = 200;
+
+/// `GET /api/v1/events` — server-sent events: `event: run` carrying a
+/// `RunEvent` for each durable change of a run's state, `event: resync` when
+/// the client's `Last-Event-ID` is no longer in the backlog (it must reload
+/// its view). Read-only like the dashboard, which it feeds: no token.
+async fn events(
+    State(app): State<Shared>,
+    h: HeaderMap,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    use futures_util::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+    let last = h.get("last-event-id").and_then(|v| v.to_str().ok());
+    let sub = app.ctx.events.subscribe(last);
+    let to_sse = |e: &e2et_model::api::RunEvent| {
+        Sse::default()
+            .event("run")
+            .id(e.id.clone())
+            .data(serde_json::to_string(e).unwrap_or_default())
+    };
+    let resync = || Sse::default().event("resync").data("{}");
+    let mut head: Vec<Sse> = Vec::new();
+    if sub.resync {
+        head.push(resync());
+    }
+    head.extend(sub.backlog.iter().map(|e| to_sse(e)));
+    let tail = futures_util::stream::unfold(sub.rx, move |mut rx| async move {
+        match rx.recv().await {
+            Ok(e) => Some((to_sse(&e), rx)),
+            // Too slow a client: tell it to reload rather than skip silently.
+            Err(RecvError::Lagged(_)) => Some((resync(), rx)),
+            Err(RecvError::Closed) => None,
+        }
+    });
+    axum::response::sse::Sse::new(
+        futures_util::stream::iter(head)
+            .chain(tail)
+            .map(Ok::<_, std::convert::Infallible>),
+    )
+    .keep_alive(KeepAlive::default())
 }
 
 /// `GET /metrics` — Prometheus text format (no auth: scrape from the
@@ -189,7 +308,9 @@ async fn metrics(State(app): State<Shared>) -> R<Response> {
     let (runs, verdicts) = app.ctx.store.counts()?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.ctx.metrics.render(&runs, &verdicts),
+        app.ctx
+            .metrics
+            .render(&runs, &verdicts, app.ctx.events.subscribers()),
     )
         .into_response())
 }
@@ -252,6 +373,7 @@ fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
         spec: Arc::new(spec),
         boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
         facts: app.ctx.store.facts_seqs(run_id)?,
+        since: std::time::Instant::now(),
     })
 }
 
@@ -483,7 +605,7 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
             .await?;
         return Ok(text(local_boot_script(&mac, "MAC not in the inventory")));
     };
-    let run = app.ctx.store.active_run_for_host(host)?;
+    let run = app.ctx.store.host_blocker(host)?;
     match run {
         Some(r) if r.state.boots_netboot() => {
             let mut raw = [0u8; 32];
@@ -527,19 +649,124 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
 // ------------------------------------------------------------- operator API
 
 fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {
-    let Some(want) = app.cfg.operator_token_sha256 else {
-        return Ok(());
-    };
-    let got = bearer(h).map(sha256).unwrap_or([0u8; 32]);
-    if bool::from(got.ct_eq(&want)) {
-        Ok(())
-    } else {
-        Err(ApiErr(
+    check_operator(app, bearer(h))
+}
+
+/// Reads (runs, reports, hosts) also take the token from the `e2et_operator`
+/// cookie `/login` sets, so the dashboard's report links work in a browser.
+/// Writes need the bearer header: a cookie rides along cross-site requests.
+fn operator_read_auth(app: &App, h: &HeaderMap) -> R<()> {
+    if app.cfg.operator_token_sha256.is_some() && bearer(h).is_none() {
+        if let Some(c) = operator_cookie(h) {
+            return check_digest(app, c);
+        }
+    }
+    operator_auth(app, h)
+}
+
+/// The cookie holds the token's sha256 (hex), not the token: a leaked cookie
+/// reads, but never writes.
+const OPERATOR_COOKIE: &str = "e2et_operator";
+
+fn operator_cookie(h: &HeaderMap) -> Option<[u8; 32]> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            kv.trim()
+                .strip_prefix(OPERATOR_COOKIE)
+                .and_then(|r| r.strip_prefix('='))
+        })
+        .and_then(|v| hex::decode(v).ok())
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+}
+
+fn check_digest(app: &App, got: [u8; 32]) -> R<()> {
+    match app.cfg.operator_token_sha256 {
+        Some(want) if !bool::from(got.ct_eq(&want)) => Err(ApiErr(
             StatusCode::UNAUTHORIZED,
             "operator_token",
-            "a valid operator bearer token is required".into(),
-        ))
+            "a valid operator bearer token is required (browsers: sign in at /login)".into(),
+        )),
+        _ => Ok(()),
     }
+}
+
+fn check_operator(app: &App, token: Option<&str>) -> R<()> {
+    check_digest(app, token.map(sha256).unwrap_or([0u8; 32]))
+}
+
+fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>e2et: {t}</title></head><body style=\"font-family:sans-serif;margin:2em\"><h1>{t}</h1>{body}</body></html>\n",
+            t = html_escape(title)
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /login` — a form for the operator token (browsers cannot send a
+/// bearer header from a link).
+async fn login_form(State(app): State<Shared>) -> Response {
+    if app.cfg.operator_token_sha256.is_none() {
+        return html_page(
+            StatusCode::OK,
+            "No sign-in needed",
+            "<p>This coordinator has no operator token configured. <a href=\"/\">Dashboard</a></p>",
+        );
+    }
+    html_page(
+        StatusCode::OK,
+        "Sign in",
+        "<form method=\"post\" action=\"/login\"><label>Operator token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> <button>Sign in</button></form>",
+    )
+}
+
+/// `POST /login` (form `token=...`): on the right token, a cookie for reads
+/// (HttpOnly, SameSite=Strict; Secure behind https) and back to `/`.
+async fn login(State(app): State<Shared>, body: axum::body::Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Form {
+        token: String,
+    }
+    let Ok(Form { token }) = serde_urlencoded::from_bytes::<Form>(&body) else {
+        return html_page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            "<p>Expected a form with a <code>token</code> field. <a href=\"/login\">Try again</a></p>",
+        );
+    };
+    if check_operator(&app, Some(token.trim())).is_err() {
+        warn!("dashboard sign-in with a wrong operator token");
+        return html_page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            "<p>That is not the operator token. <a href=\"/login\">Try again</a></p>",
+        );
+    }
+    let secure = if app.cfg.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{OPERATOR_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+                    hex::encode(sha256(token.trim()))
+                ),
+            ),
+            (header::LOCATION, "/".to_string()),
+        ],
+    )
+        .into_response()
 }
 
 fn view(app: &App, r: crate::store::RunRow) -> R<RunView> {
@@ -601,7 +828,7 @@ async fn create_run(
         "unknown_host",
         format!("host {} is not in the inventory", req.host),
     ))?;
-    if let Some(r) = app.ctx.store.active_run_for_host(&req.host)? {
+    if let Some(r) = app.ctx.store.host_blocker(&req.host)? {
         return Err(ApiErr(
             StatusCode::CONFLICT,
             "host_busy",
@@ -620,15 +847,58 @@ async fn create_run(
     Ok((StatusCode::CREATED, Json(view(&app, row)?)))
 }
 
-/// `GET /api/v1/runs` — operator.
-async fn list_runs(State(app): State<Shared>, h: HeaderMap) -> R<Json<Vec<RunView>>> {
-    operator_auth(&app, &h)?;
-    let rows = app.ctx.store.runs()?;
+/// `GET /api/v1/runs[?limit=N][&before=<run>]` — operator. The newest runs
+/// first, 100 unless `limit` says (at most 1000); `before` pages back.
+async fn list_runs(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> R<Json<Vec<RunView>>> {
+    operator_read_auth(&app, &h)?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Page {
+        limit: Option<usize>,
+        before: Option<String>,
+    }
+    let page: Page = serde_urlencoded::from_str(q.as_deref().unwrap_or("")).map_err(|e| {
+        ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("query parameters are limit (a number) and before (a run id): {e}"),
+        )
+    })?;
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("limit {limit} is out of range 1..=1000"),
+        ));
+    }
+    let rows = app.ctx.store.recent_runs(limit, page.before.as_deref())?;
     Ok(Json(
         rows.into_iter()
-            .map(|r| view(&app, r))
+            .map(|r| summary_view(&app, r))
             .collect::<R<Vec<_>>>()?,
     ))
+}
+
+fn summary_view(app: &App, r: crate::store::RunSummary) -> R<RunView> {
+    let transitions = app.ctx.store.transitions(&r.id)?;
+    Ok(RunView {
+        verdict: crate::store::parse_label(r.verdict.as_deref()),
+        zone: crate::store::parse_label(r.zone.as_deref()),
+        id: r.id,
+        host: r.host,
+        mode: r.mode,
+        state: r.state,
+        score: r.score,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        note: r.note,
+        transitions,
+    })
 }
 
 /// `GET /api/v1/runs/<id>` — operator.
@@ -637,7 +907,7 @@ async fn get_run(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> R<Json<RunView>> {
-    operator_auth(&app, &h)?;
+    operator_read_auth(&app, &h)?;
     let r = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
         "no_run",
@@ -652,7 +922,7 @@ async fn get_report(
     h: HeaderMap,
     Path((id, file)): Path<(String, String)>,
 ) -> R<Response> {
-    operator_auth(&app, &h)?;
+    operator_read_auth(&app, &h)?;
     let (fmt, ctype) = match file.as_str() {
         "report.json" => (render::Format::Json, "application/json"),
         "report.md" => (render::Format::Md, "text/markdown; charset=utf-8"),
@@ -762,17 +1032,16 @@ async fn run_action(
 
 /// `GET /api/v1/hosts` — operator. Inventory hosts with their last run.
 async fn hosts(State(app): State<Shared>, h: HeaderMap) -> R<Json<serde_json::Value>> {
-    operator_auth(&app, &h)?;
-    let runs = app.ctx.store.runs()?;
+    operator_read_auth(&app, &h)?;
     let mut out = serde_json::Map::new();
     for (name, spec) in &app.ctx.inventory.hosts {
-        let last = runs.iter().find(|r| &r.host == name);
+        let last = app.ctx.store.last_run(name)?;
         out.insert(
             name.clone(),
             serde_json::json!({
                 "mac": spec.mac, "ip": spec.ip, "fqdn": spec.fqdn,
                 "requiredZone": spec.required_zone,
-                "lastRun": last.map(|r| serde_json::json!({"id": r.id, "state": r.state, "verdict": r.verdict, "score": r.score, "zone": r.zone})),
+                "lastRun": last.map(|r| serde_json::json!({"id": r.id, "state": r.state, "verdict": r.verdict, "score": r.score, "zone": r.zone, "note": r.note})),
             }),
         );
     }

@@ -3,6 +3,7 @@
 //! runs, so a restarted coordinator knows exactly where each run stood.
 use crate::machine::{action_for, next, Action, Event};
 use crate::store::{now, Store, StoreError};
+use e2et_model::api::RunEvent;
 use e2et_model::check::{Check, Gate, Outcome, Severity};
 use e2et_model::inventory::{HostSpec, Inventory};
 use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
@@ -61,6 +62,8 @@ pub struct Ctx {
     pub policy: Policy,
     /// The runs in flight, in memory (follows the store).
     pub live: crate::live::Live,
+    /// Every durable change of a run's state, for SSE and notifications.
+    pub events: crate::events::Events,
 }
 
 impl Ctx {
@@ -87,6 +90,7 @@ impl Ctx {
                     spec: Arc::new(spec),
                     boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
                     facts: store.facts_seqs(&row.id)?,
+                    since: std::time::Instant::now(),
                 },
             );
             for t in tokens {
@@ -103,6 +107,7 @@ impl Ctx {
             wakers: Default::default(),
             policy: Default::default(),
             live,
+            events: Default::default(),
         })
     }
 
@@ -125,8 +130,22 @@ impl Ctx {
                 spec: Arc::new(spec.clone()),
                 boots: vec![],
                 facts: vec![],
+                since: std::time::Instant::now(),
             },
         );
+        self.events.publish(RunEvent {
+            id: String::new(),
+            run: id.to_string(),
+            host: host.to_string(),
+            mode,
+            state: RunState::Queued,
+            from: None,
+            verdict: None,
+            score: None,
+            zone: None,
+            at: crate::store::now(),
+            note: "run created".into(),
+        });
         Ok(())
     }
 
@@ -145,9 +164,24 @@ impl Ctx {
 
     /// A transition: durably, then everywhere that follows runs.
     pub async fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32, StoreError> {
-        let seq = self.store.transition(id, to, note).await?;
-        self.live.state(id, to);
-        Ok(seq)
+        let t = self.store.transition(id, to, note).await?;
+        if let Some((left, took)) = self.live.state(id, to) {
+            self.metrics.step(left.as_str(), took);
+        }
+        self.events.publish(RunEvent {
+            id: String::new(),
+            run: id.to_string(),
+            host: t.host,
+            mode: t.mode,
+            state: to,
+            from: t.from,
+            verdict: crate::store::parse_label(t.verdict.as_deref()),
+            score: t.score,
+            zone: crate::store::parse_label(t.zone.as_deref()),
+            at: t.at,
+            note: note.to_string(),
+        });
+        Ok(t.seq)
     }
 
     pub async fn add_token(&self, run_id: &str, token_hash: &str) -> Result<(), StoreError> {

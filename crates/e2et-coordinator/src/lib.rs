@@ -3,6 +3,7 @@
 pub mod api;
 pub mod dnsmasq;
 pub mod engine;
+pub mod events;
 pub mod live;
 pub mod machine;
 pub mod metrics;

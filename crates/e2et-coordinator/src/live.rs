@@ -17,6 +17,8 @@ pub struct LiveRun {
     pub boots: Vec<(u32, String)>,
     /// Boot sequences whose facts are stored.
     pub facts: Vec<u32>,
+    /// When the run entered its state (here: since this process knows it).
+    pub since: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -68,14 +70,22 @@ impl Live {
     }
 
     /// A run's new state; a finished run leaves the view (with its tokens).
-    pub fn state(&self, run_id: &str, state: RunState) {
+    /// Returns how long it was in the state it left, if it was in flight.
+    pub fn state(&self, run_id: &str, state: RunState) -> Option<(RunState, std::time::Duration)> {
         let mut g = self.write();
+        let now = std::time::Instant::now();
+        let left = g
+            .runs
+            .get(run_id)
+            .map(|r| (r.state, now.saturating_duration_since(r.since)));
         if state.is_terminal() {
             g.runs.remove(run_id);
             g.tokens.retain(|_, r| r != run_id);
         } else if let Some(r) = g.runs.get_mut(run_id) {
             r.state = state;
+            r.since = now;
         }
+        left
     }
 
     pub fn get(&self, run_id: &str) -> Option<LiveRun> {
@@ -120,10 +130,14 @@ mod tests {
                 spec: spec(),
                 boots: vec![],
                 facts: vec![],
+                since: std::time::Instant::now(),
             },
         );
         l.token("h1", "r1");
-        l.state("r1", RunState::Provisioning);
+        assert_eq!(
+            l.state("r1", RunState::Provisioning).map(|(s, _)| s),
+            Some(RunState::Queued)
+        );
         l.boot("r1", 1, "b1");
         l.boot("r1", 1, "b1");
         l.facts("r1", 1);

@@ -61,6 +61,22 @@ pub struct RunRow {
     pub engine_checks: String,
 }
 
+/// A run without its bulky columns (spec, report): what lists show.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub id: String,
+    pub host: String,
+    pub mode: RunMode,
+    pub state: RunState,
+    pub created_at: String,
+    pub updated_at: String,
+    pub note: String,
+    pub verdict: Option<String>,
+    pub score: Option<f64>,
+    pub zone: Option<String>,
+    pub has_report: bool,
+}
+
 /// (label, count) pairs.
 pub type Counts = Vec<(String, u64)>;
 
@@ -139,6 +155,19 @@ impl<T> Pending<T> {
     }
 }
 
+/// A transition as stored, with what an event about it needs.
+#[derive(Debug, Clone)]
+pub struct Transitioned {
+    pub seq: u32,
+    pub from: Option<RunState>,
+    pub host: String,
+    pub mode: RunMode,
+    pub verdict: Option<String>,
+    pub score: Option<f64>,
+    pub zone: Option<String>,
+    pub at: String,
+}
+
 /// Polls a future to completion by parking this thread between wake-ups.
 fn park_on<F: std::future::Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
@@ -208,8 +237,10 @@ CREATE TABLE IF NOT EXISTS runs(
   spec_json TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
   note TEXT NOT NULL DEFAULT '', verdict TEXT, score REAL, zone TEXT, report_json TEXT,
   abort_reason TEXT, engine_checks TEXT NOT NULL DEFAULT '[]');
-CREATE INDEX IF NOT EXISTS runs_host ON runs(host);
+DROP INDEX IF EXISTS runs_host;
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at, id);
+CREATE INDEX IF NOT EXISTS runs_host_created ON runs(host, created_at, id);
 CREATE TABLE IF NOT EXISTS transitions(
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,
   at TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY(run_id, seq));
@@ -235,6 +266,11 @@ CREATE INDEX IF NOT EXISTS boot_requests_mac ON boot_requests(mac, id);
 
 fn parse_state(s: String) -> Result<RunState> {
     RunState::parse(&s).ok_or(StoreError::BadState(s))
+}
+
+/// A verdict or zone as stored (its serde name); `None` if absent or unknown.
+pub fn parse_label<T: serde::de::DeserializeOwned>(v: Option<&str>) -> Option<T> {
+    v.and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok())
 }
 
 fn parse_mode(s: &str) -> RunMode {
@@ -333,14 +369,25 @@ impl Store {
         })
     }
 
-    /// Persists a transition (durably) and returns its sequence number.
-    pub fn transition(&self, id: &str, to: RunState, note: &str) -> Pending<u32> {
+    /// Persists a transition (durably); what the run was and is now.
+    pub fn transition(&self, id: &str, to: RunState, note: &str) -> Pending<Transitioned> {
         let t = now();
         let (id, note) = (id.to_string(), note.to_string());
         self.write(move |tx| {
-            let from: String = tx
-                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
-                .query_row([&id], |r| r.get(0))
+            let (from, host, mode, verdict, score, zone): (
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<f64>,
+                Option<String>,
+            ) = tx
+                .prepare_cached(
+                    "SELECT state, host, mode, verdict, score, zone FROM runs WHERE id = ?1",
+                )?
+                .query_row([&id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })
                 .optional()?
                 .ok_or_else(|| StoreError::NoRun(id.clone()))?;
             let seq: u32 = tx
@@ -356,7 +403,16 @@ impl Store {
                 "UPDATE runs SET state = ?2, updated_at = ?3, note = ?4 WHERE id = ?1",
             )?
             .execute(params![id, to.as_str(), t, note])?;
-            Ok(seq)
+            Ok(Transitioned {
+                seq,
+                from: parse_state(from).ok(),
+                host,
+                mode: parse_mode(&mode),
+                verdict,
+                score,
+                zone,
+                at: t,
+            })
         })
     }
 
@@ -495,24 +551,83 @@ impl Store {
         Ok(out)
     }
 
-    /// The host's run that is not yet finished, if any.
-    /// Reads only that host's runs (index runs_host): this is on the path of
-    /// every boot-script request and every run creation.
-    pub fn active_run_for_host(&self, host: &str) -> Result<Option<RunRow>> {
+    /// The run that keeps a new one off `host`: one in flight, or one held
+    /// for inspection (an operator must release it first). One indexed read
+    /// (runs_host_created): this is on the path of every boot-script request
+    /// and every run creation.
+    pub fn host_blocker(&self, host: &str) -> Result<Option<RunSummary>> {
+        let free: Vec<String> = RunState::ALL
+            .iter()
+            .filter(|s| s.is_terminal() && **s != RunState::Holding)
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        Ok(self
+            .summaries(
+                &format!("host = ?1 AND state NOT IN ({})", free.join(", ")),
+                &[&host],
+                1,
+            )?
+            .pop())
+    }
+
+    const SUMMARY_COLS: &'static str = "id, host, mode, state, created_at, updated_at, note, verdict, score, zone, report_json IS NOT NULL";
+
+    fn summaries(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+        limit: usize,
+    ) -> Result<Vec<RunSummary>> {
         let c = self.c();
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {} FROM runs WHERE host = ?1 ORDER BY created_at DESC, id DESC",
-            Self::COLS
+            "SELECT {} FROM runs WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT {limit}",
+            Self::SUMMARY_COLS
         ))?;
-        let rows = stmt.query_map([host], Self::row)?;
+        let rows = stmt.query_map(args, |r| {
+            let mode: String = r.get(2)?;
+            let state: String = r.get(3)?;
+            Ok((
+                RunSummary {
+                    id: r.get(0)?,
+                    host: r.get(1)?,
+                    mode: parse_mode(&mode),
+                    state: RunState::Queued,
+                    created_at: r.get(4)?,
+                    updated_at: r.get(5)?,
+                    note: r.get(6)?,
+                    verdict: r.get(7)?,
+                    score: r.get(8)?,
+                    zone: r.get(9)?,
+                    has_report: r.get(10)?,
+                },
+                state,
+            ))
+        })?;
+        let mut out = Vec::new();
         for r in rows {
             let (mut row, st) = r?;
             row.state = parse_state(st)?;
-            if !row.state.is_terminal() {
-                return Ok(Some(row));
-            }
+            out.push(row);
         }
-        Ok(None)
+        Ok(out)
+    }
+
+    /// The newest runs first, at most `limit`, those older than run `before`
+    /// when given (a page of the history, without reports).
+    pub fn recent_runs(&self, limit: usize, before: Option<&str>) -> Result<Vec<RunSummary>> {
+        match before {
+            None => self.summaries("1", &[], limit),
+            Some(b) => self.summaries(
+                "(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?1)",
+                &[&b],
+                limit,
+            ),
+        }
+    }
+
+    /// Each host's newest run.
+    pub fn last_run(&self, host: &str) -> Result<Option<RunSummary>> {
+        Ok(self.summaries("host = ?1", &[&host], 1)?.pop())
     }
 
     pub fn transitions(&self, id: &str) -> Result<Vec<Transition>> {
@@ -774,12 +889,16 @@ mod tests {
             assert_eq!(
                 s.transition("r1", RunState::InventoryGate, "a")
                     .wait()
-                    .unwrap(),
+                    .unwrap()
+                    .seq,
                 1
             );
             assert_eq!(
-                s.transition("r1", RunState::PowerOn, "b").wait().unwrap(),
-                2
+                s.transition("r1", RunState::PowerOn, "b")
+                    .wait()
+                    .unwrap()
+                    .from,
+                Some(RunState::InventoryGate)
             );
             s.power_intent("r1", RunState::PowerOn, "p", 1, "off")
                 .wait()
@@ -811,7 +930,7 @@ mod tests {
     }
 
     #[test]
-    fn active_run_is_the_hosts_unfinished_one() {
+    fn a_host_is_blocked_by_its_run_in_flight_or_its_held_run() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.db")).unwrap();
         s.create_run("r1", "vm1", RunMode::Cold, "{}")
@@ -821,12 +940,43 @@ mod tests {
         s.create_run("r2", "vm2", RunMode::Cold, "{}")
             .wait()
             .unwrap();
-        assert!(s.active_run_for_host("vm1").unwrap().is_none());
+        assert!(s.host_blocker("vm1").unwrap().is_none());
         s.create_run("r3", "vm1", RunMode::Cold, "{}")
             .wait()
             .unwrap();
-        assert_eq!(s.active_run_for_host("vm1").unwrap().unwrap().id, "r3");
-        assert_eq!(s.active_run_for_host("vm2").unwrap().unwrap().id, "r2");
-        assert!(s.active_run_for_host("vm3").unwrap().is_none());
+        assert_eq!(s.host_blocker("vm1").unwrap().unwrap().id, "r3");
+        assert_eq!(s.host_blocker("vm2").unwrap().unwrap().id, "r2");
+        assert!(s.host_blocker("vm3").unwrap().is_none());
+        s.transition("r3", RunState::Failed, "x").wait().unwrap();
+        assert!(s.host_blocker("vm1").unwrap().is_none());
+        s.transition("r3", RunState::Holding, "look")
+            .wait()
+            .unwrap();
+        let b = s.host_blocker("vm1").unwrap().unwrap();
+        assert_eq!((b.id.as_str(), b.state), ("r3", RunState::Holding));
+        s.transition("r3", RunState::Released, "done")
+            .wait()
+            .unwrap();
+        assert!(s.host_blocker("vm1").unwrap().is_none());
+    }
+
+    #[test]
+    fn history_pages_newest_first_without_reports() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.db")).unwrap();
+        for i in 0..5 {
+            s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
+                .wait()
+                .unwrap();
+        }
+        s.finish("r2", "passed", 1.0, "p99", "{}").wait().unwrap();
+        let ids = |v: Vec<RunSummary>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.recent_runs(2, None).unwrap()), ["r4", "r3"]);
+        assert_eq!(ids(s.recent_runs(2, Some("r3")).unwrap()), ["r2", "r1"]);
+        assert_eq!(ids(s.recent_runs(9, Some("r1")).unwrap()), ["r0"]);
+        assert!(s.recent_runs(9, Some("nope")).unwrap().is_empty());
+        let r2 = &s.recent_runs(1, Some("r3")).unwrap()[0];
+        assert!(r2.has_report && r2.verdict.as_deref() == Some("passed"));
+        assert_eq!(s.last_run("vm1").unwrap().unwrap().id, "r4");
     }
 }

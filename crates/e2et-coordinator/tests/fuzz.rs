@@ -122,6 +122,10 @@ fn route() -> impl Strategy<Value = (Method, String)> {
         Just((Method::POST, "/api/v1/runs".to_string())),
         Just((Method::GET, "/api/v1/runs".to_string())),
         Just((Method::GET, "/api/v1/hosts".to_string())),
+        Just((Method::POST, "/login".to_string())),
+        "[a-z0-9=&%_-]{0,30}".prop_map(|q| (Method::GET, format!("/api/v1/runs?{q}"))),
+        (seg, prop_oneof![Just("hold"), Just("release")])
+            .prop_map(|(r, a)| (Method::POST, format!("/api/v1/runs/{r}/{a}"))),
         seg.prop_map(|s| (Method::GET, format!("/api/v1/runs/{s}"))),
         (seg, seg).prop_map(|(a, b)| (Method::GET, format!("/api/v1/runs/{a}/{b}"))),
         seg.prop_map(|s| (Method::GET, format!("/boot/{s}"))),

@@ -134,6 +134,78 @@ fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
     }
 }
 
+/// Opens `GET /api/v1/events`, resuming after `last` when given.
+async fn events(c: &reqwest::Client, url: &str, last: Option<&str>) -> reqwest::Response {
+    let mut r = c.get(format!("{url}/api/v1/events"));
+    if let Some(l) = last {
+        r = r.header("Last-Event-ID", l);
+    }
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    r
+}
+
+/// The first server-sent event's (kind, data), skipping keep-alive comments.
+async fn next_sse(mut r: reqwest::Response) -> (String, String) {
+    let mut buf = String::new();
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut kind = String::new();
+            let mut data = String::new();
+            for l in block.lines() {
+                if let Some(v) = l.strip_prefix("event:") {
+                    kind = v.trim().into();
+                } else if let Some(v) = l.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if !kind.is_empty() {
+                return (kind, data);
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), r.chunk())
+            .await
+            .expect("no event within 30 s")
+            .unwrap()
+            .expect("event stream ended");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+/// The next `n` run events of a stream.
+async fn next_events(mut r: reqwest::Response, n: usize) -> Vec<RunEvent> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            if block.lines().any(|l| l == "event: run") {
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                out.push(serde_json::from_str(data).unwrap());
+            }
+        }
+        if out.len() >= n {
+            break;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), r.chunk())
+            .await
+            .expect("no event within 30 s")
+            .unwrap()
+            .expect("event stream ended");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    out
+}
+
 async fn wait_up(c: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while c.get(format!("{url}/healthz")).send().await.is_err() {
@@ -310,6 +382,9 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
+    // The event stream is open before the run exists.
+    let stream = events(&c, &e.url, None).await;
+
     let v: RunView = c
         .post(format!("{}/api/v1/runs", e.url))
         .json(&json!({"host": "vm1"}))
@@ -403,6 +478,32 @@ async fn cold_lifecycle_through_the_real_daemon() {
     let v = wait_state(&c, &e.url, &run, "passed").await;
     assert_eq!(v.verdict, Some(e2et_model::Verdict::Passed));
 
+    // Server-sent events: one per stored transition, in order, the last
+    // with the verdict; a client resuming from an id gets the rest.
+    let seen = next_events(stream, v.transitions.len()).await;
+    let states = |ev: &[RunEvent]| ev.iter().map(|e| e.state.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        states(&seen),
+        v.transitions
+            .iter()
+            .map(|t| t.to.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(seen.iter().all(|e| e.run == run && e.host == "vm1"));
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.verdict, last.from),
+        (
+            Some(e2et_model::Verdict::Passed),
+            Some(e2et_model::RunState::Report)
+        )
+    );
+    let resumed = next_events(events(&c, &e.url, Some(&seen[2].id)).await, seen.len() - 3).await;
+    assert_eq!(states(&resumed), states(&seen[3..]));
+    let r = events(&c, &e.url, Some("0-1")).await;
+    let (kind, _) = next_sse(r).await;
+    assert_eq!(kind, "resync", "an id from another coordinator start");
+
     let rep: e2et_model::Report = c
         .get(format!("{}/api/v1/runs/{run}/report.json", e.url))
         .send()
@@ -476,7 +577,9 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .await
         .unwrap();
     assert!(
-        page.contains(&run) && page.contains("<tr class=\"passed\"><td>vm1</td>"),
+        page.contains(&format!("<tr id=\"run-{run}\" class=\"passed\">"))
+            && page.contains("<tr id=\"host-vm1\" class=\"passed\"><td>vm1</td>")
+            && page.contains("new EventSource('/api/v1/events')"),
         "{page}"
     );
     let h = c
@@ -502,6 +605,22 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .await
         .unwrap();
     assert!(m.contains("e2et_runs{state=\"passed\"} 1"), "{m}");
+    for st in [
+        "queued",
+        "power_on",
+        "provisioning",
+        "validate",
+        "power_cycle",
+        "report",
+    ] {
+        assert!(
+            m.contains(&format!(
+                "e2et_run_state_duration_seconds_count{{state=\"{st}\"}} 1"
+            )),
+            "{st}: {m}"
+        );
+    }
+    assert!(m.contains("e2et_event_subscribers "), "{m}");
     assert!(m.contains("e2et_run_verdicts{verdict=\"passed\"} 1"), "{m}");
     assert!(m.contains("e2et_http_request_duration_seconds_count{route=\"/api/v1/agent/hello\",status=\"200\"} 2"), "{m}");
     assert!(
@@ -581,6 +700,19 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     assert_eq!(held.state.as_str(), "holding");
     assert!(held.note.contains("relay 1 stuck"), "{}", held.note);
     assert_eq!(act("hold", "again").await.unwrap().status(), 409);
+    // A held host takes no new run until it is released.
+    let r = c
+        .post(format!("{}/api/v1/runs", e.url))
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let err: ApiError = r.json().await.unwrap();
+    assert!(
+        err.code == "host_busy" && err.message.contains("holding"),
+        "{err:?}"
+    );
     let rel: RunView = act("release", "PDU relay replaced")
         .await
         .unwrap()
@@ -588,6 +720,73 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
         .await
         .unwrap();
     assert_eq!(rel.state.as_str(), "released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    std::fs::write(d.path().join("token"), "s3cret-token\n").unwrap();
+    let tf = d.path().join("token").display().to_string();
+    let e = start_with(d.path(), false, &["--operator-token-file", &tf]);
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    wait_up(&c, &e.url).await;
+    let runs = format!("{}/api/v1/runs", e.url);
+    assert_eq!(c.get(&runs).send().await.unwrap().status(), 401);
+    let ok = c
+        .get(&runs)
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // The dashboard and its event stream are read-only and open.
+    assert_eq!(c.get(&e.url).send().await.unwrap().status(), 200);
+    events(&c, &e.url, None).await;
+    // Sign-in: a wrong token is refused, the right one sets a cookie.
+    let login = |t: &str| {
+        c.post(format!("{}/login", e.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={t}"))
+            .send()
+    };
+    assert_eq!(login("nope").await.unwrap().status(), 401);
+    let r = login("s3cret-token").await.unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("s3cret"), "the cookie is not the token");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let r = c.get(&runs).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the cookie reads");
+    let r = c
+        .post(&runs)
+        .header("cookie", &pair)
+        .json(&json!({"host": "vm1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the cookie never writes");
+    let r = c
+        .get(format!("{runs}?limit=0"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .get(format!("{runs}?limt=3"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "an unknown query parameter is named");
 }
 
 /// Waits for a daemon armed with --crash-after to abort.

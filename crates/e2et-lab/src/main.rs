@@ -1,6 +1,7 @@
 //! e2et-lab: runs the e2et lifecycle on this machine without Nix: a network
 //! namespace with a bridge, dnsmasq, e2etd, QEMU (TCG) netbooting through iPXE.
 mod bench;
+mod browser;
 mod devhost;
 mod lab;
 mod netboot;

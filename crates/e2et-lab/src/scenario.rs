@@ -227,6 +227,18 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     }
 
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
+    // The pass scenario is watched in Chromium: the dashboard is open before
+    // the run exists and must follow it live.
+    let watch = if s == Scenario::Pass {
+        Some(crate::browser::Watch::start(
+            &lab,
+            "vm1",
+            &dir.join("dashboard.png"),
+            &format!("[{}] ", s.name()),
+        )?)
+    } else {
+        None
+    };
     let mut c = lab.cli();
     c.args(["run", "vm1"]);
     // In the pass scenario the PDU's SNMP agent restarts between the power-on
@@ -261,6 +273,28 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     }
     let seconds = start.elapsed().as_secs_f64();
     lab.check_children()?;
+    if let Some(w) = watch {
+        let summary: Value = serde_json::from_str(&w.finish(Duration::from_secs(60))?)
+            .context("the dashboard test's summary")?;
+        let seen: Vec<&str> = summary["seen"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        ensure!(
+            ["provisioning", "validate", "revalidate"]
+                .iter()
+                .all(|st| seen.contains(st))
+                && seen.last() == Some(&"passed"),
+            "the dashboard's host row did not follow the run: it showed {seen:?}"
+        );
+        println!(
+            "[{}] Chromium saw the dashboard change live (no reload): {} -> {}; screenshot {}",
+            s.name(),
+            summary["initial"].as_str().unwrap_or("?"),
+            seen.join(" -> "),
+            dir.join("dashboard.png").display()
+        );
+    }
     let run_id = out
         .lines()
         .find_map(|l| {

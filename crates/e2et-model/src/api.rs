@@ -97,3 +97,24 @@ pub struct ApiError {
     pub error: String,
     pub message: String,
 }
+
+/// One change of a run, as `GET /api/v1/events` streams it (server-sent
+/// events, `event: run`) and notifications carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// `<coordinator start>-<n>`: the SSE id a client resumes from.
+    pub id: String,
+    pub run: String,
+    pub host: String,
+    pub mode: RunMode,
+    /// The state the run entered.
+    pub state: RunState,
+    /// The state it left (`None` when the run was created).
+    pub from: Option<RunState>,
+    pub verdict: Option<Verdict>,
+    pub score: Option<f64>,
+    pub zone: Option<Zone>,
+    pub at: String,
+    /// The transition's reason (why a run is held, what failed).
+    pub note: String,
+}
