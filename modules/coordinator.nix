@@ -60,8 +60,45 @@ let
       "pdu-${pdu}-community" = c.communityFile;
     }
   ) cfg.pduCredentials;
+  # What each notification target's secret file is called as a credential.
+  notifySecretKind = {
+    ntfy = "token";
+    webhook = "secret";
+    smtp = "password";
+  };
+  notifySecrets = lib.listToAttrs (
+    map (t: lib.nameValuePair "notify-${t.name}-${notifySecretKind.${t.kind}}" t.secretFile) (
+      lib.filter (t: t.secretFile != null) cfg.notifications
+    )
+  );
+  notifyConfig = pkgs.writeText "e2et-notify.json" (
+    builtins.toJSON {
+      targets = map (
+        t:
+        {
+          inherit (t) kind name events;
+        }
+        // lib.optionalAttrs (t.kind == "ntfy") {
+          inherit (t) url;
+          token = t.secretFile != null;
+        }
+        // lib.optionalAttrs (t.kind == "webhook") { inherit (t) url; }
+        // lib.optionalAttrs (t.kind == "smtp") {
+          inherit (t)
+            server
+            tls
+            from
+            to
+            ;
+          user = t.user;
+        }
+      ) cfg.notifications;
+    }
+  );
   secretFiles =
-    lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile ++ lib.attrValues pduSecrets;
+    lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile
+    ++ lib.attrValues pduSecrets
+    ++ lib.attrValues notifySecrets;
 in
 {
   options.services.e2et.coordinator = {
@@ -169,6 +206,95 @@ in
       '';
     };
 
+    notifications = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = {
+            name = mkOption {
+              type = types.strMatching "[A-Za-z0-9_-]+";
+              description = "Name of the target (in logs and metrics; names its secret credential).";
+            };
+            kind = mkOption {
+              type = types.enum [
+                "ntfy"
+                "webhook"
+                "smtp"
+              ];
+              description = "ntfy topic, generic JSON webhook (HMAC-SHA256 signed), or SMTP mail.";
+            };
+            events = mkOption {
+              type = types.nonEmptyListOf (
+                types.enum [
+                  "run_failed"
+                  "run_transient"
+                  "run_passed"
+                  "run_held"
+                  "pdu_error"
+                ]
+              );
+              description = "Event kinds this target is told about.";
+            };
+            url = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "ntfy: the topic's URL; webhook: where the JSON is posted.";
+            };
+            secretFile = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = ''
+                ntfy: an access token (optional); webhook: the HMAC key (required);
+                smtp: the password of `user`. Passed as a systemd credential, never
+                through the Nix store.
+              '';
+            };
+            server = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "smtp.example.org:587";
+              description = "smtp: host:port of the relay.";
+            };
+            tls = mkOption {
+              type = types.enum [
+                "none"
+                "starttls"
+                "tls"
+              ];
+              default = "starttls";
+              description = "smtp: transport security (none only for a relay on localhost).";
+            };
+            from = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "smtp: sender address.";
+            };
+            to = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+              description = "smtp: recipients.";
+            };
+            user = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "smtp: user to authenticate as (password in secretFile).";
+            };
+          };
+        }
+      );
+      default = [ ];
+      example = lib.literalExpression ''
+        [
+          { name = "oncall"; kind = "ntfy"; url = "https://ntfy.example.org/e2et"; events = [ "run_failed" "pdu_error" ]; }
+          { name = "jenkins"; kind = "webhook"; url = "https://jenkins.example.org/generic-webhook-trigger/invoke";
+            secretFile = "/run/keys/e2et-webhook"; events = [ "run_failed" "run_passed" "run_held" ]; }
+        ]
+      '';
+      description = ''
+        Where e2etd sends notices of finished, held and failed runs and of PDU
+        errors. Delivery is retried, then logged; it never delays a run.
+      '';
+    };
+
     dhcp = {
       enable = mkOption {
         type = types.bool;
@@ -203,11 +329,29 @@ in
     assertions = [
       {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
-        message = "services.e2et.coordinator: operatorTokenFile and the pduCredentials files must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
+        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f) secretFiles;
         message = "services.e2et.coordinator: credential file paths must be absolute.";
+      }
+      {
+        assertion = lib.all (
+          t:
+          (t.kind != "webhook" || (t.url != null && t.secretFile != null))
+          && (t.kind != "ntfy" || t.url != null)
+          && (t.kind != "smtp" || (t.server != null && t.from != null && t.to != [ ]))
+          && (t.kind != "smtp" || (t.user == null) == (t.secretFile == null))
+        ) cfg.notifications;
+        message = "services.e2et.coordinator.notifications: a webhook needs url and secretFile, ntfy a url, smtp server, from and to (and secretFile exactly when user is set).";
+      }
+      {
+        assertion =
+          let
+            names = map (t: t.name) cfg.notifications;
+          in
+          lib.length (lib.unique names) == lib.length names;
+        message = "services.e2et.coordinator.notifications: target names must be unique.";
       }
       {
         assertion = cfg.inventory ? hosts && cfg.inventory ? pdus;
@@ -249,10 +393,15 @@ in
             "--operator-token-file"
             "%d/operator-token"
           ]
+          ++ lib.optionals (cfg.notifications != [ ]) [
+            "--notify-config"
+            "${notifyConfig}"
+          ]
         );
         LoadCredential =
           lib.optional (cfg.operatorTokenFile != null) "operator-token:${cfg.operatorTokenFile}"
-          ++ lib.mapAttrsToList (n: f: "${n}:${f}") pduSecrets;
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") pduSecrets
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") notifySecrets;
         Restart = "on-failure";
         RestartSec = 2;
 

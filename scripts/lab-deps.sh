@@ -59,6 +59,11 @@ if ! ls "$kdir"/root/boot/vmlinuz-* >/dev/null 2>&1; then
   depmod -b "$kdir/root" "$kver"
   rm -rf "$kdir/deb"
 fi
+# Python peers and consumers: notification receivers (aiosmtpd), the reports'
+# readers (junitparser, jsonschema, xmlschema for the JUnit XSD).
+python3 -c 'import aiosmtpd, junitparser, jsonschema, xmlschema' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check aiosmtpd==1.4.6 junitparser jsonschema xmlschema
+
 # playwright-core for the dashboard test, at the version package-lock.json pins.
 command -v node >/dev/null && command -v npm >/dev/null \
   || { echo "lab-deps: the dashboard test needs the machine's Node.js and npm" >&2; exit 1; }

@@ -23,7 +23,6 @@ nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2
 echo "== lab scenarios"
 ./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run crash fleet identity openrc | tee /tmp/e2et-lab.log
 echo "== the reports, read by real consumers (junitparser, jsonschema)"
-python3 -c 'import junitparser, jsonschema' 2>/dev/null || python3 -m pip install -q junitparser jsonschema
 python3 scripts/check-reports.py lab-out
 echo "== benchmark (figures, not a test): the probe's collection beside lshw -json"
 ./target/release/e2et-lab bench-probe --iterations 20

@@ -308,9 +308,12 @@ async fn metrics(State(app): State<Shared>) -> R<Response> {
     let (runs, verdicts) = app.ctx.store.counts()?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.ctx
-            .metrics
-            .render(&runs, &verdicts, app.ctx.events.subscribers()),
+        app.ctx.metrics.render(
+            &runs,
+            &verdicts,
+            app.ctx.events.subscribers(),
+            &app.ctx.notifier.metrics.snapshot(),
+        ),
     )
         .into_response())
 }

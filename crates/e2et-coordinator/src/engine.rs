@@ -64,6 +64,8 @@ pub struct Ctx {
     pub live: crate::live::Live,
     /// Every durable change of a run's state, for SSE and notifications.
     pub events: crate::events::Events,
+    /// Where notices go (none unless configured).
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Ctx {
@@ -108,6 +110,7 @@ impl Ctx {
             policy: Default::default(),
             live,
             events: Default::default(),
+            notifier: Arc::new(crate::notify::Notifier::none()),
         })
     }
 
@@ -275,6 +278,19 @@ impl StepLog for StoreLog<'_> {
                 .pdu(&step.pdu, &step.action, step.ok, t.elapsed());
         }
         info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
+        // A switch that did not read back is the PDU's fault or its wiring's
+        // (a soft off that has not landed yet is neither).
+        if !step.ok && matches!(step.action.as_str(), "on" | "off") {
+            let host = self
+                .ctx
+                .live
+                .get(self.run_id)
+                .map(|r| r.host)
+                .unwrap_or_default();
+            let n =
+                crate::notify::pdu_notice(self.run_id, &host, step, self.ctx.notifier.public_url());
+            self.ctx.notifier.send(n);
+        }
     }
 }
 

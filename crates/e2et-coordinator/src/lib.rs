@@ -7,4 +7,5 @@ pub mod events;
 pub mod live;
 pub mod machine;
 pub mod metrics;
+pub mod notify;
 pub mod store;

@@ -52,6 +52,10 @@ struct ServeArgs {
     /// the operator API is open: use only on a closed lab network.
     #[arg(long, env = "E2ET_OPERATOR_TOKEN_FILE")]
     operator_token_file: Option<PathBuf>,
+    /// Notification targets (JSON: ntfy, webhook, smtp; see docs/operator-guide.md);
+    /// their secrets are read from the credentials directory.
+    #[arg(long, env = "E2ET_NOTIFY_CONFIG")]
+    notify_config: Option<PathBuf>,
     #[arg(long, default_value_t = 300)]
     hello_timeout_s: u64,
     #[arg(long, default_value_t = 120)]
@@ -195,25 +199,39 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             tracing::warn!(pdu = %name, "PDU unusable: {e}");
         }
     }
-    let ctx = Arc::new(
-        Ctx::new(
-            store,
-            inventory,
-            drivers,
-            EngineConfig {
-                hello_timeout: Duration::from_secs(a.hello_timeout_s),
-                facts_timeout: Duration::from_secs(a.facts_timeout_s),
-                soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
-                soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
-                poll: Poll {
-                    interval: Duration::from_millis(a.poll_interval_ms),
-                    timeout: Duration::from_secs(a.step_timeout_s),
-                },
-                crash_after: a.crash_after.clone(),
+    let public_url = a.public_url.trim_end_matches('/').to_string();
+    let notifier = match &a.notify_config {
+        Some(p) => {
+            let n = e2et_coordinator::notify::Notifier::from_file(
+                p,
+                e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()).as_deref(),
+                &public_url,
+            )?;
+            tracing::info!(config = %p.display(), "notifications configured");
+            n
+        }
+        None => e2et_coordinator::notify::Notifier::none(),
+    };
+    let mut ctx = Ctx::new(
+        store,
+        inventory,
+        drivers,
+        EngineConfig {
+            hello_timeout: Duration::from_secs(a.hello_timeout_s),
+            facts_timeout: Duration::from_secs(a.facts_timeout_s),
+            soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
+            soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
+            poll: Poll {
+                interval: Duration::from_millis(a.poll_interval_ms),
+                timeout: Duration::from_secs(a.step_timeout_s),
             },
-        )
-        .context("loading the runs in flight")?,
-    );
+            crash_after: a.crash_after.clone(),
+        },
+    )
+    .context("loading the runs in flight")?;
+    ctx.notifier = Arc::new(notifier);
+    let ctx = Arc::new(ctx);
+    tokio::spawn(e2et_coordinator::notify::follow(ctx.clone()));
     for id in engine::recover(&ctx).await? {
         tracing::info!(run = %id, "resuming run");
         engine::spawn(ctx.clone(), id);
@@ -221,7 +239,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     let app = Arc::new(App {
         ctx,
         cfg: AppConfig {
-            public_url: a.public_url.trim_end_matches('/').to_string(),
+            public_url,
             artifacts: a.artifacts,
             kernel: a.kernel,
             initrd: a.initrd,

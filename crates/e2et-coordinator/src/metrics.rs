@@ -107,6 +107,7 @@ impl Metrics {
         runs: &[(String, u64)],
         verdicts: &[(String, u64)],
         subscribers: usize,
+        notifications: &[((String, String, bool), u64)],
     ) -> String {
         let mut out = String::new();
         out.push_str("# HELP e2et_runs Runs by lifecycle state.\n# TYPE e2et_runs gauge\n");
@@ -156,6 +157,15 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP e2et_notifications_total Notifications by target, kind and whether they were delivered (after retries).\n# TYPE e2et_notifications_total counter\n");
+        for ((target, kind, ok), n) in notifications {
+            let _ = writeln!(
+                out,
+                "e2et_notifications_total{{target=\"{}\",kind=\"{}\",delivered=\"{ok}\"}} {n}",
+                esc(target),
+                esc(kind)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP e2et_event_subscribers Clients following /api/v1/events.\n# TYPE e2et_event_subscribers gauge\ne2et_event_subscribers {subscribers}"
@@ -173,7 +183,7 @@ mod tests {
         let m = Metrics::default();
         m.http("/api/v1/agent/hello", 200, Duration::from_millis(3));
         m.http("/api/v1/agent/hello", 200, Duration::from_millis(30));
-        let t = m.render(&[("provisioning".into(), 2)], &[], 0);
+        let t = m.render(&[("provisioning".into(), 2)], &[], 0, &[]);
         assert!(t.contains("e2et_runs{state=\"provisioning\"} 2"));
         assert!(
             t.contains("route=\"/api/v1/agent/hello\",status=\"200\",le=\"0.005\"} 1"),
