@@ -206,6 +206,15 @@ in
       '';
     };
 
+    maxConcurrentRuns = mkOption {
+      type = types.ints.between 1 100000;
+      default = 64;
+      description = ''
+        Runs e2etd drives at once; more wait in `queued`. Each PDU serves one
+        command at a time regardless.
+      '';
+    };
+
     notifications = mkOption {
       type = types.listOf (
         types.submodule {
@@ -388,6 +397,8 @@ in
             cfg.initrd
             "--cmdline"
             cfg.kernelParams
+            "--max-concurrent-runs"
+            (toString cfg.maxConcurrentRuns)
           ]
           ++ lib.optionals (cfg.operatorTokenFile != null) [
             "--operator-token-file"

@@ -33,6 +33,8 @@ pub struct EngineConfig {
     /// after persisting the transition into this state, or right after writing
     /// the intent of this power action (`intent:off`), before its side effect.
     pub crash_after: Option<String>,
+    /// Runs driven at once; more wait in `queued` for a slot.
+    pub max_runs: usize,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +46,7 @@ impl Default for EngineConfig {
             soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),
             crash_after: None,
+            max_runs: 64,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct Ctx {
     pub events: crate::events::Events,
     /// Where notices go (none unless configured).
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Slots for runs driven at once (`EngineConfig::max_runs`).
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ctx {
@@ -99,10 +104,10 @@ impl Ctx {
                 live.token(&t, &row.id);
             }
         }
+        let cfg_max_runs = cfg.max_runs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Ctx {
             store,
             inventory,
-            drivers,
             metrics: Default::default(),
             poweroff_sent: Default::default(),
             cfg,
@@ -111,6 +116,17 @@ impl Ctx {
             live,
             events: Default::default(),
             notifier: Arc::new(crate::notify::Notifier::none()),
+            slots: Arc::new(tokio::sync::Semaphore::new(cfg_max_runs)),
+            // Every PDU serves one command at a time, whichever runs share it.
+            drivers: drivers
+                .into_iter()
+                .map(|(name, d)| {
+                    let d = d.map(|d| {
+                        Arc::new(e2et_pdu::serialized::Serialized::new(d)) as Arc<dyn PowerDriver>
+                    });
+                    (name, d)
+                })
+                .collect(),
         })
     }
 
@@ -376,6 +392,20 @@ pub fn spawn(ctx: Arc<Ctx>, run_id: String) {
     let span = info_span!("run", run = %run_id, host = %host);
     tokio::spawn(
         async move {
+            let slots = ctx.slots.clone();
+            let _slot = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    info!(
+                        max = ctx.cfg.max_runs,
+                        "every run slot is taken: waiting in queue"
+                    );
+                    match slots.acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    }
+                }
+            };
             if let Err(e) = drive(&ctx, &run_id).await {
                 error!(error = %e, "engine stopped on a store error");
             }

@@ -56,6 +56,10 @@ struct ServeArgs {
     /// their secrets are read from the credentials directory.
     #[arg(long, env = "E2ET_NOTIFY_CONFIG")]
     notify_config: Option<PathBuf>,
+    /// Runs driven at once (the rest wait in `queued`); each PDU still
+    /// serves one command at a time.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_concurrent_runs: u64,
     #[arg(long, default_value_t = 300)]
     hello_timeout_s: u64,
     #[arg(long, default_value_t = 120)]
@@ -226,6 +230,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
                 timeout: Duration::from_secs(a.step_timeout_s),
             },
             crash_after: a.crash_after.clone(),
+            max_runs: usize::try_from(a.max_concurrent_runs).unwrap_or(usize::MAX),
         },
     )
     .context("loading the runs in flight")?;

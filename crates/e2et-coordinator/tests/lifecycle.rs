@@ -80,7 +80,11 @@ fn start(dir: &Path, extra_ram: bool) -> Daemon {
 }
 
 fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
-    let inv = json!({
+    start_inv(dir, inventory(dir, extra_ram), extra)
+}
+
+fn inventory(dir: &Path, extra_ram: bool) -> Value {
+    json!({
         "version": 1, "site": {"name": "t", "domain": "t.test"},
         "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 4, "cycleDelayS": 0}},
         "profiles": {"lab": {}},
@@ -88,8 +92,19 @@ fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
             "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
             "expect": {"cpus": 2, "minRamMib": if extra_ram { 65536 } else { 100 }, "persistentPaths": ["/persist/id"]},
             "requiredZone": "p90"}}
-    });
+    })
+}
+
+/// e2etd on `inv`; `extra` flags override the test defaults given the same flag.
+fn start_inv(dir: &Path, inv: Value, extra: &[&str]) -> Daemon {
     std::fs::write(dir.join("inv.json"), inv.to_string()).unwrap();
+    let defaults = [
+        ("--hello-timeout-s", "20"),
+        ("--facts-timeout-s", "20"),
+        ("--soft-off-timeout-s", "2"),
+        ("--poll-interval-ms", "50"),
+        ("--step-timeout-s", "2"),
+    ];
     std::fs::create_dir_all(dir.join("art")).unwrap();
     std::fs::write(
         dir.join("art/vmlinuz"),
@@ -107,22 +122,13 @@ fn start_with(dir: &Path, extra_ram: bool, extra: &[&str]) -> Daemon {
         .arg(dir.join("e2et.db"))
         .arg("--artifacts")
         .arg(dir.join("art"))
-        .args([
-            "--kernel",
-            "vmlinuz",
-            "--hello-timeout-s",
-            "20",
-            "--facts-timeout-s",
-            "20",
-        ])
-        .args([
-            "--soft-off-timeout-s",
-            "2",
-            "--poll-interval-ms",
-            "50",
-            "--step-timeout-s",
-            "2",
-        ])
+        .args(["--kernel", "vmlinuz"])
+        .args(
+            defaults
+                .iter()
+                .filter(|(f, _)| !extra.contains(f))
+                .flat_map(|(f, v)| [*f, *v]),
+        )
         .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("e2etd-{port}.log"))).unwrap())
@@ -787,6 +793,56 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "an unknown query parameter is named");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_beyond_the_limit_wait_queued_for_a_slot() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    for o in [1, 2] {
+        qmp_peer(
+            &d.path().join(format!("pdu/outlet-{o}.qmp")),
+            Arc::new(Mutex::new(false)),
+            false,
+        );
+    }
+    let mut inv = inventory(d.path(), false);
+    let mut vm2 = inv["hosts"]["vm1"].clone();
+    vm2["mac"] = json!("52:54:00:e2:e7:02");
+    vm2["fqdn"] = json!("vm2.t.test");
+    vm2["ip"] = json!("10.99.0.12");
+    vm2["power"][0]["outlet"] = json!(2);
+    inv["hosts"]["vm2"] = vm2;
+    let e = start_inv(
+        d.path(),
+        inv,
+        &["--max-concurrent-runs", "1", "--hello-timeout-s", "3"],
+    );
+    let c = reqwest::Client::new();
+    wait_up(&c, &e.url).await;
+    let create = |h: &'static str| {
+        c.post(format!("{}/api/v1/runs", e.url))
+            .json(&json!({ "host": h }))
+            .send()
+    };
+    let r1: RunView = create("vm1").await.unwrap().json().await.unwrap();
+    wait_state(&c, &e.url, &r1.id, "provisioning").await;
+    let r2: RunView = create("vm2").await.unwrap().json().await.unwrap();
+    // vm1 holds the only slot until it gives up waiting for its hello.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(run_view(&c, &e.url, &r2.id).await.state.as_str(), "queued");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v1 = run_view(&c, &e.url, &r1.id).await;
+        let v2 = run_view(&c, &e.url, &r2.id).await;
+        if !v1.state.is_terminal() {
+            assert_eq!(v2.state.as_str(), "queued", "vm2 started while vm1 ran");
+        } else if v2.state != e2et_model::RunState::Queued {
+            break;
+        }
+        assert!(Instant::now() < deadline, "vm2 never got the slot");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// scripts/notify-peers.py: an HTTP and an SMTP receiver recording to `out`.

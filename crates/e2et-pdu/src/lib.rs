@@ -4,6 +4,7 @@
 pub mod apc;
 pub mod drivers;
 pub mod qmp;
+pub mod serialized;
 pub mod usm_probe;
 
 use async_trait::async_trait;
