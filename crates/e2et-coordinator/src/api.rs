@@ -773,26 +773,22 @@ async fn login(State(app): State<Shared>, body: axum::body::Bytes) -> Response {
 }
 
 fn view(app: &App, r: crate::store::RunRow) -> R<RunView> {
-    let transitions = app.ctx.store.transitions(&r.id)?;
-    Ok(RunView {
-        verdict: r
-            .verdict
-            .as_deref()
-            .and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
-        zone: r
-            .zone
-            .as_deref()
-            .and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok()),
-        id: r.id,
-        host: r.host,
-        mode: r.mode,
-        state: r.state,
-        score: r.score,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        note: r.note,
-        transitions,
-    })
+    summary_view(
+        app,
+        crate::store::RunSummary {
+            has_report: r.report_json.is_some(),
+            id: r.id,
+            host: r.host,
+            mode: r.mode,
+            state: r.state,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            note: r.note,
+            verdict: r.verdict,
+            score: r.score,
+            zone: r.zone,
+        },
+    )
 }
 
 fn new_run_id() -> String {
