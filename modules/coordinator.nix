@@ -215,6 +215,15 @@ in
       '';
     };
 
+    retentionDays = mkOption {
+      type = types.ints.unsigned;
+      default = 30;
+      description = ''
+        Days the boot-script request log is kept (0: forever). Runs, their
+        transitions, facts, power steps and reports are never expired.
+      '';
+    };
+
     notifications = mkOption {
       type = types.listOf (
         types.submodule {
@@ -399,6 +408,8 @@ in
             cfg.kernelParams
             "--max-concurrent-runs"
             (toString cfg.maxConcurrentRuns)
+            "--retention-days"
+            (toString cfg.retentionDays)
           ]
           ++ lib.optionals (cfg.operatorTokenFile != null) [
             "--operator-token-file"

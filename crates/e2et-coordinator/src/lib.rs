@@ -4,6 +4,7 @@ pub mod api;
 pub mod dnsmasq;
 pub mod engine;
 pub mod events;
+pub mod janitor;
 pub mod live;
 pub mod machine;
 pub mod metrics;

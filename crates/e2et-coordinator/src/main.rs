@@ -60,6 +60,10 @@ struct ServeArgs {
     /// serves one command at a time.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_concurrent_runs: u64,
+    /// Days the boot-script request log is kept (0: forever). Runs, facts
+    /// and reports never expire.
+    #[arg(long, default_value_t = 30)]
+    retention_days: u32,
     #[arg(long, default_value_t = 300)]
     hello_timeout_s: u64,
     #[arg(long, default_value_t = 120)]
@@ -237,6 +241,13 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     ctx.notifier = Arc::new(notifier);
     let ctx = Arc::new(ctx);
     tokio::spawn(e2et_coordinator::notify::follow(ctx.clone()));
+    if a.retention_days > 0 {
+        tokio::spawn(e2et_coordinator::janitor::run(
+            ctx.clone(),
+            a.retention_days,
+            Duration::from_secs(3600),
+        ));
+    }
     for id in engine::recover(&ctx).await? {
         tracing::info!(run = %id, "resuming run");
         engine::spawn(ctx.clone(), id);

@@ -861,6 +861,26 @@ impl Store {
         ))
     }
 
+    /// Deletes up to `batch` boot-script requests recorded before `cutoff`
+    /// (an RFC 3339 time like `now()`), except those of runs in flight, whose
+    /// stuck-state diagnosis reads them. Returns how many went. Runs, their
+    /// transitions, facts, power steps and reports are history: never here.
+    pub fn expire_boot_requests(&self, cutoff: &str, batch: usize) -> Pending<usize> {
+        let terminal: Vec<String> = RunState::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let sql = format!(
+            "DELETE FROM boot_requests WHERE id IN (SELECT id FROM boot_requests WHERE at < ?1 \
+             AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE state NOT IN ({}))) \
+             ORDER BY id LIMIT ?2)",
+            terminal.join(", ")
+        );
+        let cutoff = cutoff.to_string();
+        self.write(move |c| Ok(c.prepare_cached(&sql)?.execute(params![cutoff, batch])?))
+    }
+
     /// Last boot-script request of a MAC: (time, decision).
     pub fn last_boot_request(&self, mac: &str) -> Result<Option<(String, String)>> {
         Ok(self
@@ -876,6 +896,54 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_boot_requests_expire_except_those_of_runs_in_flight() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.db")).unwrap();
+        s.create_run("done", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        s.transition("done", RunState::Passed, "x").wait().unwrap();
+        s.create_run("live", "vm2", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        s.write(|c| {
+            for (at, run) in [
+                ("2020-01-01T00:00:00.000Z", None),
+                ("2020-01-02T00:00:00.000Z", Some("done")),
+                ("2020-01-03T00:00:00.000Z", Some("live")),
+                ("2030-01-01T00:00:00.000Z", None),
+            ] {
+                c.execute(
+                    "INSERT INTO boot_requests(at, mac, run_id, decision) VALUES (?1, 'm', ?2, 'd')",
+                    params![at, run],
+                )?;
+            }
+            Ok(())
+        })
+        .wait()
+        .unwrap();
+        let cutoff = "2026-01-01T00:00:00.000Z";
+        assert_eq!(s.expire_boot_requests(cutoff, 1).wait().unwrap(), 1);
+        assert_eq!(s.expire_boot_requests(cutoff, 100).wait().unwrap(), 1);
+        assert_eq!(s.expire_boot_requests(cutoff, 100).wait().unwrap(), 0);
+        let left: Vec<String> = {
+            let c = s.c();
+            let mut st = c
+                .prepare("SELECT at FROM boot_requests ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            left,
+            ["2020-01-03T00:00:00.000Z", "2030-01-01T00:00:00.000Z"]
+        );
+        assert_eq!(s.run("done").unwrap().unwrap().state, RunState::Passed);
+    }
 
     #[test]
     fn transitions_are_numbered_and_survive_reopen() {

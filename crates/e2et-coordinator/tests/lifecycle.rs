@@ -845,6 +845,58 @@ async fn runs_beyond_the_limit_wait_queued_for_a_slot() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boot_request_log_expires_and_the_history_stays() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let db = d.path().join("e2et.db");
+    // A store with a finished run and boot requests from long ago and today.
+    {
+        let s = e2et_coordinator::store::Store::open(&db).unwrap();
+        s.create_run("old", "vm1", e2et_model::RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        s.transition("old", e2et_model::RunState::Failed, "x")
+            .wait()
+            .unwrap();
+        s.boot_request(MAC, Some("old"), "today").wait().unwrap();
+    }
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        for at in ["2020-01-01T00:00:00.000Z", "2020-06-01T00:00:00.000Z"] {
+            c.execute(
+                "INSERT INTO boot_requests(at, mac, run_id, decision) VALUES (?1, ?2, 'old', 'long ago')",
+                [at, MAC],
+            )
+            .unwrap();
+        }
+    }
+    let count = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM boot_requests"), 3);
+    let e = start_with(d.path(), false, &["--retention-days", "30"]);
+    let c = reqwest::Client::new();
+    wait_up(&c, &e.url).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("SELECT COUNT(*) FROM boot_requests") != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the janitor did not expire the old requests"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count("SELECT COUNT(*) FROM boot_requests WHERE decision = 'today'"),
+        1
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM runs"), 1, "history stays");
+    assert_eq!(count("SELECT COUNT(*) FROM transitions"), 2);
+}
+
 /// scripts/notify-peers.py: an HTTP and an SMTP receiver recording to `out`.
 struct Peers {
     child: Child,
