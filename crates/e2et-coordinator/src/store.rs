@@ -268,6 +268,17 @@ fn parse_state(s: String) -> Result<RunState> {
     RunState::parse(&s).ok_or(StoreError::BadState(s))
 }
 
+/// The states matching `pred`, as an SQL list (`'passed', 'failed'`) for
+/// `state IN (...)`: names come from RunState, never from input.
+fn states_sql(pred: impl Fn(RunState) -> bool) -> String {
+    RunState::ALL
+        .iter()
+        .filter(|s| pred(**s))
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A verdict or zone as stored (its serde name); `None` if absent or unknown.
 pub fn parse_label<T: serde::de::DeserializeOwned>(v: Option<&str>) -> Option<T> {
     v.and_then(|v| serde_json::from_value(serde_json::Value::String(v.into())).ok())
@@ -497,12 +508,10 @@ impl Store {
     /// The runs not yet in a terminal state (index runs_state): what a
     /// restart resumes, without reading the history's reports.
     pub fn unfinished_runs(&self) -> Result<Vec<RunRow>> {
-        let terminal: Vec<String> = RunState::ALL
-            .iter()
-            .filter(|s| s.is_terminal())
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
-        self.runs_where(&format!("state NOT IN ({})", terminal.join(", ")))
+        self.runs_where(&format!(
+            "state NOT IN ({})",
+            states_sql(RunState::is_terminal)
+        ))
     }
 
     fn runs_where(&self, filter: &str) -> Result<Vec<RunRow>> {
@@ -556,17 +565,9 @@ impl Store {
     /// (runs_host_created): this is on the path of every boot-script request
     /// and every run creation.
     pub fn host_blocker(&self, host: &str) -> Result<Option<RunSummary>> {
-        let free: Vec<String> = RunState::ALL
-            .iter()
-            .filter(|s| s.is_terminal() && **s != RunState::Holding)
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
+        let free = states_sql(|s| s.is_terminal() && s != RunState::Holding);
         Ok(self
-            .summaries(
-                &format!("host = ?1 AND state NOT IN ({})", free.join(", ")),
-                &[&host],
-                1,
-            )?
+            .summaries(&format!("host = ?1 AND state NOT IN ({free})"), &[&host], 1)?
             .pop())
     }
 
@@ -866,16 +867,11 @@ impl Store {
     /// stuck-state diagnosis reads them. Returns how many went. Runs, their
     /// transitions, facts, power steps and reports are history: never here.
     pub fn expire_boot_requests(&self, cutoff: &str, batch: usize) -> Pending<usize> {
-        let terminal: Vec<String> = RunState::ALL
-            .iter()
-            .filter(|s| s.is_terminal())
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
         let sql = format!(
             "DELETE FROM boot_requests WHERE id IN (SELECT id FROM boot_requests WHERE at < ?1 \
              AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE state NOT IN ({}))) \
              ORDER BY id LIMIT ?2)",
-            terminal.join(", ")
+            states_sql(RunState::is_terminal)
         );
         let cutoff = cutoff.to_string();
         self.write(move |c| Ok(c.prepare_cached(&sql)?.execute(params![cutoff, batch])?))

@@ -212,6 +212,18 @@ async fn next_events(mut r: reqwest::Response, n: usize) -> Vec<RunEvent> {
     out
 }
 
+/// Starts a cold run of `host`; it must be accepted.
+async fn create_run(c: &reqwest::Client, url: &str, host: &str) -> RunView {
+    let r = c
+        .post(format!("{url}/api/v1/runs"))
+        .json(&json!({ "host": host }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "creating a run of {host}");
+    r.json().await.unwrap()
+}
+
 async fn wait_up(c: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while c.get(format!("{url}/healthz")).send().await.is_err() {
@@ -391,15 +403,7 @@ async fn cold_lifecycle_through_the_real_daemon() {
     // The event stream is open before the run exists.
     let stream = events(&c, &e.url, None).await;
 
-    let v: RunView = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&json!({"host": "vm1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = create_run(&c, &e.url, "vm1").await;
     let run = v.id.clone();
     let r = c
         .post(format!("{}/api/v1/runs", e.url))
@@ -646,15 +650,7 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     let e = start(d.path(), false);
     let c = reqwest::Client::new();
     wait_up(&c, &e.url).await;
-    let v: RunView = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&json!({"host": "vm1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = create_run(&c, &e.url, "vm1").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let v = loop {
         let v = run_view(&c, &e.url, &v.id).await;
@@ -989,15 +985,7 @@ async fn notifications_reach_ntfy_webhook_and_smtp_without_holding_up_the_run() 
     );
     let c = reqwest::Client::new();
     wait_up(&c, &e.url).await;
-    let v: RunView = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&json!({"host": "vm1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = create_run(&c, &e.url, "vm1").await;
     // The run ends at its own pace: the dead receiver's retries do not hold it.
     let failed = wait_state(&c, &e.url, &v.id, "failed").await;
     let r = c
@@ -1193,15 +1181,7 @@ async fn a_crash_between_power_command_and_read_back_holds_the_run() {
     let c = reqwest::Client::new();
     let mut e = start_with(d.path(), false, &["--crash-after", "intent:off"]);
     wait_up(&c, &e.url).await;
-    let v: RunView = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&json!({"host": "vm1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = create_run(&c, &e.url, "vm1").await;
     wait_crash(&mut e, d.path());
     drop(e);
     let e = start(d.path(), false);
