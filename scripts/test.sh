@@ -29,6 +29,6 @@ echo "== benchmark (figures, not a test): the probe's collection beside lshw -js
 echo "== benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
 ./target/release/e2et-lab bench-pdu --iterations 10
 echo "== benchmark (figures, not a test): simulated agents against a real e2etd"
-./target/release/e2et-lab bench-agents --agents 100,1000
+./target/release/e2et-lab bench-agents --agents 100,1000,10000
 passed=$(grep -c '^scenario=' /tmp/e2et-lab.log || true)
 echo "lab: $passed passed, 0 failed"

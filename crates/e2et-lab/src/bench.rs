@@ -346,32 +346,45 @@ pub mod agents {
             let sem = Arc::new(Semaphore::new(concurrency));
             let lat = Arc::new(std::sync::Mutex::new(Lat::default()));
             let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            // Every body is serialized before the clock starts, as an agent
+            // would hold its facts before sending them: the load generator
+            // shares the two cores with e2etd, so every cycle it spends
+            // measuring is one the daemon lacks.
+            let mut work = Vec::with_capacity(n);
+            for (i, (run, token)) in tokens.into_iter().enumerate() {
+                let boot_id = format!("{i:08x}-0000-4000-8000-{i:012x}");
+                let body = |v: Result<Vec<u8>, serde_json::Error>| v.map(bytes::Bytes::from);
+                let hello = body(serde_json::to_vec(&HelloRequest {
+                    run_id: run.clone(), boot_id: boot_id.clone(), hostname: format!("h{i}"),
+                    macs: vec![], cmdline: format!("e2et.run={run}"), probe_version: "bench".into(),
+                }))?;
+                let f = body(serde_json::to_vec(&FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts: facts(&boot_id, &run, i)? }))?;
+                let hb = body(serde_json::to_vec(&HeartbeatRequest { run_id: run.clone(), boot_id }))?;
+                work.push((token, hello, f, hb));
+            }
             let t0 = Instant::now();
             let mut tasks = Vec::with_capacity(n);
-            for (i, (run, token)) in tokens.into_iter().enumerate() {
+            for (token, hello, f, hb) in work {
                 let (http, sem, lat, errors, url) = (http.clone(), sem.clone(), lat.clone(), errors.clone(), url.clone());
                 tasks.push(tokio::spawn(async move {
-                    let boot_id = format!("{i:08x}-0000-4000-8000-{i:012x}");
-                    let timed = |path: &'static str, body: serde_json::Value| {
+                    let timed = |path: &'static str, body: bytes::Bytes| {
                         let (http, sem, url, token) = (http.clone(), sem.clone(), url.clone(), token.clone());
                         async move {
                             let _permit = sem.acquire().await.ok()?;
                             let t = Instant::now();
-                            let r = http.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send().await.ok()?;
+                            let r = http
+                                .post(format!("{url}{path}"))
+                                .bearer_auth(&token)
+                                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                                .body(body)
+                                .send()
+                                .await
+                                .ok()?;
                             let ok = r.status().is_success();
                             let _ = r.bytes().await;
                             ok.then(|| t.elapsed().as_secs_f64() * 1000.0)
                         }
                     };
-                    let hello = serde_json::to_value(HelloRequest {
-                        run_id: run.clone(), boot_id: boot_id.clone(), hostname: format!("h{i}"),
-                        macs: vec![], cmdline: format!("e2et.run={run}"), probe_version: "bench".into(),
-                    }).unwrap_or_default();
-                    let f = match facts(&boot_id, &run, i) {
-                        Ok(facts) => serde_json::to_value(FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts }).unwrap_or_default(),
-                        Err(_) => serde_json::Value::Null,
-                    };
-                    let hb = serde_json::to_value(HeartbeatRequest { run_id: run.clone(), boot_id: boot_id.clone() }).unwrap_or_default();
                     let record = |kind: u8, v: Option<f64>| match v {
                         Some(ms) => {
                             if let Ok(mut l) = lat.lock() {

@@ -14,6 +14,11 @@ use clap::{Parser, Subcommand};
 use scenario::Scenario;
 use std::path::PathBuf;
 
+/// The same allocator as e2etd: the load generator shares the cores with the
+/// daemon it measures, and glibc's malloc costs it more of them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "The e2et lab: the whole lifecycle on QEMU, dnsmasq and iPXE")]
 struct Cli {
