@@ -35,6 +35,7 @@ let
       --netmask ${lib.escapeShellArg cfg.dhcp.netmask} \
       --public-url ${lib.escapeShellArg cfg.publicUrl} \
       --tftp-root ${tftpRoot} \
+      --dhcp-log ${dhcpLog} \
       ${lib.optionalString cfg.dhcp.routerAdvertisements "--router-advertisements"} > $out
   '';
 
@@ -49,6 +50,11 @@ let
       path = "${pkgs.ipxe}/ipxe.efi";
     }
   ];
+
+  # dnsmasq logs DHCP here (a setgid directory of group e2et-dhcp, so e2etd
+  # can read it): a stuck run's reason says when its host's DHCP was seen.
+  dhcpLogDir = "/var/log/e2et-dhcp";
+  dhcpLog = "${dhcpLogDir}/dnsmasq.log";
 
   isStorePath = p: lib.hasPrefix "${builtins.storeDir}/" (toString p);
   # name of the systemd credential → file, for every PDU secret.
@@ -219,9 +225,31 @@ in
       type = types.ints.unsigned;
       default = 30;
       description = ''
-        Days the boot-script request log is kept (0: forever). Runs, their
-        transitions, facts, power steps and reports are never expired.
+        Days the bulky logs are kept (0: forever): the boot-script request
+        log, the runs' serial console copies and the rotated DHCP logs. Runs,
+        their transitions, facts, power steps and reports are never expired.
       '';
+    };
+
+    timeouts = {
+      helloSec = mkOption {
+        type = types.ints.positive;
+        default = 300;
+        description = "Provisioning and revalidate: seconds from power-on to the agent's hello.";
+      };
+      factsSec = mkOption {
+        type = types.ints.positive;
+        default = 120;
+        description = "First boot and revalidate: seconds from the hello to the facts.";
+      };
+      heartbeatSec = mkOption {
+        type = types.ints.positive;
+        default = 60;
+        description = ''
+          Once an agent said hello, the longest it may stay silent before its
+          host is taken for hung (agents beat every 2 s, also while collecting).
+        '';
+      };
     };
 
     notifications = mkOption {
@@ -410,6 +438,16 @@ in
             (toString cfg.maxConcurrentRuns)
             "--retention-days"
             (toString cfg.retentionDays)
+            "--hello-timeout-s"
+            (toString cfg.timeouts.helloSec)
+            "--facts-timeout-s"
+            (toString cfg.timeouts.factsSec)
+            "--heartbeat-timeout-s"
+            (toString cfg.timeouts.heartbeatSec)
+          ]
+          ++ lib.optionals cfg.dhcp.enable [
+            "--dhcp-log"
+            dhcpLog
           ]
           ++ lib.optionals (cfg.operatorTokenFile != null) [
             "--operator-token-file"
@@ -428,6 +466,8 @@ in
         RestartSec = 2;
 
         DynamicUser = true;
+        # Reads dnsmasq's DHCP log (group-readable in a setgid directory).
+        SupplementaryGroups = lib.optional cfg.dhcp.enable "e2et-dhcp";
         StateDirectory = "e2et";
         StateDirectoryMode = "0700";
         UMask = "0077";
@@ -469,6 +509,18 @@ in
       enable = true;
       resolveLocalQueries = false;
       settings.conf-file = "${dnsmasqConf}";
+    };
+
+    users.groups.e2et-dhcp = mkIf cfg.dhcp.enable { };
+    systemd.tmpfiles.rules = lib.optional cfg.dhcp.enable "d ${dhcpLogDir} 2750 dnsmasq e2et-dhcp - -";
+    # dnsmasq reopens its log on SIGUSR2.
+    services.logrotate.settings.e2et-dhcp = mkIf cfg.dhcp.enable {
+      files = dhcpLog;
+      frequency = "daily";
+      rotate = if cfg.retentionDays == 0 then 36500 else cfg.retentionDays;
+      compress = true;
+      missingok = true;
+      postrotate = "${pkgs.systemd}/bin/systemctl kill --signal=USR2 dnsmasq.service";
     };
 
     networking.firewall.interfaces.${cfg.provisioningInterface} = mkIf cfg.openFirewall {

@@ -67,6 +67,9 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "md")]
         format: Format,
     },
+    /// Print a run's serial console as the coordinator kept it (hosts with
+    /// `consoleCapture`), while the run is in flight too.
+    Console { run: String },
 }
 
 struct Client {
@@ -243,6 +246,19 @@ async fn run() -> Result<i32> {
                 .send()
                 .await?;
             print!("{}", Client::check(resp).await?.text().await?);
+            Ok(0)
+        }
+        Cmd::Console { run } => {
+            let resp = c
+                .req(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/runs/{run}/console.log"),
+                )
+                .send()
+                .await?;
+            let bytes = Client::check(resp).await?.bytes().await?;
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
             Ok(0)
         }
     }

@@ -377,6 +377,7 @@ fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
         boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
         facts: app.ctx.store.facts_seqs(run_id)?,
         since: std::time::Instant::now(),
+        contact: Default::default(),
     })
 }
 
@@ -427,6 +428,7 @@ async fn hello(
         }
     };
     info!(run = %req.run_id, seq, boot_id = %req.boot_id, hostname = %req.hostname, "hello");
+    run.contact.touch(crate::live::ContactKind::Hello);
     app.ctx.wakers.wake(&req.run_id);
     let spec = &run.spec;
     let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
@@ -522,6 +524,7 @@ async fn facts(
         .add_facts(&req.run_id, seq, &req.boot_id, &req.facts)
         .await?;
     info!(run = %req.run_id, seq, accepted, "facts");
+    run.contact.touch(crate::live::ContactKind::Facts);
     app.ctx.wakers.wake(&req.run_id);
     Ok(Json(FactsResponse {
         accepted,
@@ -552,6 +555,10 @@ async fn heartbeat(
         .iter()
         .find(|(_, b)| *b == req.boot_id)
         .map(|(s, _)| *s);
+    // Only the newest boot's agent counts as the host being alive.
+    if seq.is_some_and(|s| s as usize == boots.len()) {
+        run.contact.touch(crate::live::ContactKind::Heartbeat);
+    }
     let command = match (run.state, seq) {
         (_, None) => AgentCommand::Abort,
         (RunState::PowerCycle, Some(1)) => {
@@ -922,6 +929,9 @@ async fn get_report(
     Path((id, file)): Path<(String, String)>,
 ) -> R<Response> {
     operator_read_auth(&app, &h)?;
+    if file == "console.log" {
+        return console_log(&app, &id);
+    }
     let (fmt, ctype) = match file.as_str() {
         "report.json" => (render::Format::Json, "application/json"),
         "report.md" => (render::Format::Md, "text/markdown; charset=utf-8"),
@@ -931,7 +941,7 @@ async fn get_report(
             return Err(ApiErr(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("no {file}; use report.json, report.md, report.junit.xml or report.html"),
+                format!("no {file}; use report.json, report.md, report.junit.xml, report.html or console.log"),
             ))
         }
     };
@@ -953,6 +963,35 @@ async fn get_report(
         render::render(&report, fmt),
     )
         .into_response())
+}
+
+/// `GET /api/v1/runs/<id>/console.log` — operator (read). The run's serial
+/// console as the coordinator kept it (hosts with `consoleCapture`), while the
+/// run is in flight too.
+fn console_log(app: &App, id: &str) -> R<Response> {
+    let r = app.ctx.store.run(id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {id} not found"),
+    ))?;
+    let spec: e2et_model::HostSpec =
+        serde_json::from_str(&r.spec_json).map_err(StoreError::from)?;
+    let missing = |why: String| ApiErr(StatusCode::NOT_FOUND, "no_console", why);
+    if spec.console_capture.is_none() {
+        return Err(missing(format!(
+            "host {} has no consoleCapture in the inventory this run was started with",
+            r.host
+        )));
+    }
+    let path = crate::console::path(&app.ctx, id)
+        .ok_or_else(|| missing("this coordinator keeps no consoles (--console-dir)".into()))?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        missing(format!(
+            "no console kept for run {id} ({}: {e}); it may have expired (--retention-days)",
+            path.display()
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response())
 }
 
 /// `POST /api/v1/runs/<id>/hold` and `/release` — operator, body

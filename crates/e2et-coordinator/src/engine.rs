@@ -21,8 +21,18 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Provisioning and revalidate: from power-on to the agent's hello.
     pub hello_timeout: Duration,
+    /// First boot and revalidate: from hello to the facts.
     pub facts_timeout: Duration,
+    /// First boot and revalidate, once the agent said hello: the longest its
+    /// silence (no hello, heartbeat or facts) may last before the host is
+    /// taken for hung.
+    pub heartbeat_timeout: Duration,
+    /// dnsmasq's DHCP log (`log-facility`), read for a stuck run's reason.
+    pub dhcp_log: Option<std::path::PathBuf>,
+    /// Where each run's serial console is kept (hosts with `consoleCapture`).
+    pub console_dir: Option<std::path::PathBuf>,
     pub soft_off_timeout: Duration,
     /// After the agent took the poweroff command, how long to give the OS to
     /// shut down when the PDU cannot tell (an outlet reads on while the host
@@ -42,6 +52,9 @@ impl Default for EngineConfig {
         EngineConfig {
             hello_timeout: Duration::from_secs(300),
             facts_timeout: Duration::from_secs(120),
+            heartbeat_timeout: Duration::from_secs(60),
+            dhcp_log: None,
+            console_dir: None,
             soft_off_timeout: Duration::from_secs(60),
             soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),
@@ -71,6 +84,8 @@ pub struct Ctx {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Slots for runs driven at once (`EngineConfig::max_runs`).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Runs whose console is being kept.
+    pub consoles: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Ctx {
@@ -98,6 +113,7 @@ impl Ctx {
                     boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
                     facts: store.facts_seqs(&row.id)?,
                     since: std::time::Instant::now(),
+                    contact: Default::default(),
                 },
             );
             for t in tokens {
@@ -117,6 +133,7 @@ impl Ctx {
             events: Default::default(),
             notifier: Arc::new(crate::notify::Notifier::none()),
             slots: Arc::new(tokio::sync::Semaphore::new(cfg_max_runs)),
+            consoles: Default::default(),
             // Every PDU serves one command at a time, whichever runs share it.
             drivers: drivers
                 .into_iter()
@@ -150,6 +167,7 @@ impl Ctx {
                 boots: vec![],
                 facts: vec![],
                 since: std::time::Instant::now(),
+                contact: Default::default(),
             },
         );
         self.events.publish(RunEvent {
@@ -414,7 +432,7 @@ pub fn spawn(ctx: Arc<Ctx>, run_id: String) {
     );
 }
 
-async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
+async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
     loop {
         // A run in flight is in the live view; one that left it has ended.
         let Some(run) = ctx.live.get(run_id) else {
@@ -430,6 +448,11 @@ async fn drive(ctx: &Ctx, run_id: &str) -> Result<(), StoreError> {
             info!(%state, "run finished");
             return Ok(());
         };
+        // The console is kept from before the power-on (firmware, iPXE) to
+        // the verdict, and again after a restart of the coordinator.
+        if !matches!(run.state, RunState::Queued | RunState::InventoryGate) {
+            crate::console::start(ctx, run_id, &run.spec);
+        }
         let ev = perform(ctx, run_id, run.state, &run.spec).await?;
         let to = match next(run.state, &ev) {
             Ok(t) => t,
@@ -576,14 +599,15 @@ async fn perform(
             if ok {
                 Event::Done(format!("boot {seq}: agent said hello"))
             } else {
-                let last = ctx.store.last_boot_request(&spec.mac)?;
-                let diag = match last {
-                    Some((at, d)) => format!("last iPXE script request from {} at {at} ({d})", spec.mac),
-                    None => format!("no iPXE script was ever requested by {} (check DHCP, the NIC boot order and the console)", spec.mac),
-                };
                 let why = format!(
-                    "no hello within {}s after power-on: {diag}",
-                    ctx.cfg.hello_timeout.as_secs()
+                    "no hello within {}s after power-on: {}",
+                    ctx.cfg.hello_timeout.as_secs(),
+                    crate::diagnose::trail(
+                        ctx,
+                        run_id,
+                        spec,
+                        crate::diagnose::powered_on_at(ctx, run_id)
+                    )
                 );
                 add_engine_checks(
                     ctx,
@@ -675,8 +699,14 @@ async fn perform(
             .await?;
             if !ok {
                 let why = format!(
-                    "no hello from a second boot within {}s after the power cycle",
-                    ctx.cfg.hello_timeout.as_secs()
+                    "no hello from a second boot within {}s after the power cycle: {}",
+                    ctx.cfg.hello_timeout.as_secs(),
+                    crate::diagnose::trail(
+                        ctx,
+                        run_id,
+                        spec,
+                        crate::diagnose::powered_on_at(ctx, run_id)
+                    )
                 );
                 add_engine_checks(
                     ctx,
@@ -802,15 +832,39 @@ async fn await_facts(
     spec: &HostSpec,
     seq: u32,
 ) -> Result<Event, StoreError> {
-    let ok = wait_for(ctx, run_id, ctx.cfg.facts_timeout, || {
-        Ok(ctx.live.get(run_id).is_some_and(|r| r.facts.contains(&seq)))
+    // Done when the facts are in, or when the agent has been silent for
+    // longer than the heartbeat timeout (a hung host need not use up the
+    // whole facts timeout).
+    let silent = || {
+        ctx.live
+            .get(run_id)
+            .and_then(|r| r.contact.last())
+            .filter(|(ago, _)| *ago > ctx.cfg.heartbeat_timeout)
+    };
+    let have = || ctx.live.get(run_id).is_some_and(|r| r.facts.contains(&seq));
+    wait_for(ctx, run_id, ctx.cfg.facts_timeout, || {
+        Ok(have() || silent().is_some())
     })
     .await?;
-    if !ok {
-        let why = format!(
-            "boot {seq}: no facts within {}s of hello",
-            ctx.cfg.facts_timeout.as_secs()
+    if !have() {
+        let trail = crate::diagnose::trail(
+            ctx,
+            run_id,
+            spec,
+            crate::diagnose::powered_on_at(ctx, run_id),
         );
+        let why = match silent() {
+            Some((ago, kind)) => format!(
+                "boot {seq}: agent silent for {:.0}s (heartbeat timeout {}s) before sending facts, last heard: {}: {trail}",
+                ago.as_secs_f64(),
+                ctx.cfg.heartbeat_timeout.as_secs(),
+                kind.as_str()
+            ),
+            None => format!(
+                "boot {seq}: no facts within {}s of hello: {trail}",
+                ctx.cfg.facts_timeout.as_secs()
+            ),
+        };
         add_engine_checks(
             ctx,
             run_id,

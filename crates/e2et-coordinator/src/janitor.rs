@@ -1,7 +1,7 @@
-//! Retention: bulky logs expire, history does not. Today the only bulky log
-//! in the store is the boot-script request log (one row per iPXE request of
-//! every MAC, run or not); runs, transitions, facts, power steps and
-//! reports are kept for good.
+//! Retention: bulky logs expire, history does not. The bulky logs are the
+//! boot-script request log (one row per iPXE request of every MAC, run or
+//! not) and the runs' serial console copies; runs, transitions, facts, power
+//! steps and reports are kept for good.
 use crate::engine::Ctx;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,48 @@ pub async fn run(ctx: Arc<Ctx>, days: u32, every: Duration) {
         if total > 0 {
             info!(deleted = total, %cutoff, "retention: boot requests expired");
         }
+        let consoles = expire_consoles(&ctx, Duration::from_secs(u64::from(days) * 86400));
+        if consoles > 0 {
+            info!(deleted = consoles, "retention: console logs expired");
+        }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Deletes console logs last written more than `age` ago, except those of
+/// runs in flight. Returns how many went.
+pub fn expire_consoles(ctx: &Ctx, age: Duration) -> usize {
+    let Some(dir) = &ctx.cfg.console_dir else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        let Some(run) = p
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_suffix(".log"))
+        else {
+            continue;
+        };
+        if ctx.live.get(run).is_some() {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a > age);
+        if old {
+            match std::fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(err) => warn!(file = %p.display(), "retention: cannot delete: {err}"),
+            }
+        }
+    }
+    n
 }

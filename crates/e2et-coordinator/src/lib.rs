@@ -1,6 +1,8 @@
 //! e2etd: the coordinator. Store (SQLite), engine (run state machine), HTTP
 //! APIs (agent, boot, operator) and dnsmasq configuration.
 pub mod api;
+pub mod console;
+pub mod diagnose;
 pub mod dnsmasq;
 pub mod engine;
 pub mod events;

@@ -6,7 +6,75 @@
 use e2et_model::inventory::HostSpec;
 use e2et_model::RunState;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// What an agent last said to the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    Hello,
+    Heartbeat,
+    Facts,
+}
+
+impl ContactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactKind::Hello => "hello",
+            ContactKind::Heartbeat => "heartbeat",
+            ContactKind::Facts => "facts",
+        }
+    }
+}
+
+/// When a run's agent was last heard from: kept in memory only (a heartbeat
+/// is not worth an fsync), shared by every clone of the run's view so an
+/// agent request updates it without taking the view's write lock. The clock
+/// is monotonic; a wall time is derived only to report it.
+#[derive(Debug)]
+pub struct Contact {
+    base: Instant,
+    /// Milliseconds after `base` plus one (0: never heard from).
+    at_ms: AtomicU64,
+    kind: AtomicU8,
+}
+
+impl Default for Contact {
+    fn default() -> Self {
+        Contact {
+            base: Instant::now(),
+            at_ms: AtomicU64::new(0),
+            kind: AtomicU8::new(0),
+        }
+    }
+}
+
+impl Contact {
+    pub fn touch(&self, kind: ContactKind) {
+        let ms = self.base.elapsed().as_millis() as u64 + 1;
+        self.kind.store(kind as u8, Ordering::Relaxed);
+        self.at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the agent was last heard from, and what it said.
+    pub fn last(&self) -> Option<(Duration, ContactKind)> {
+        let at = self.at_ms.load(Ordering::Relaxed);
+        if at == 0 {
+            return None;
+        }
+        let kind = match self.kind.load(Ordering::Relaxed) {
+            0 => ContactKind::Hello,
+            1 => ContactKind::Heartbeat,
+            _ => ContactKind::Facts,
+        };
+        let ago = self
+            .base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(at - 1));
+        Some((ago, kind))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct LiveRun {
@@ -19,6 +87,8 @@ pub struct LiveRun {
     pub facts: Vec<u32>,
     /// When the run entered its state (here: since this process knows it).
     pub since: std::time::Instant,
+    /// When its agent was last heard from (since this process started).
+    pub contact: Arc<Contact>,
 }
 
 #[derive(Default)]
@@ -131,6 +201,7 @@ mod tests {
                 boots: vec![],
                 facts: vec![],
                 since: std::time::Instant::now(),
+                contact: Default::default(),
             },
         );
         l.token("h1", "r1");
@@ -150,5 +221,32 @@ mod tests {
         assert!(l.get("r1").is_none());
         assert!(l.run_of_token("h1").is_none());
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn contact_is_shared_by_every_view_of_a_run() {
+        let l = Live::default();
+        l.insert(
+            "r1",
+            LiveRun {
+                host: "a".into(),
+                state: RunState::FirstBoot,
+                spec: spec(),
+                boots: vec![],
+                facts: vec![],
+                since: std::time::Instant::now(),
+                contact: Default::default(),
+            },
+        );
+        assert!(l.get("r1").unwrap().contact.last().is_none());
+        l.get("r1").unwrap().contact.touch(ContactKind::Heartbeat);
+        let (ago, kind) = l.get("r1").unwrap().contact.last().unwrap();
+        assert_eq!(kind, ContactKind::Heartbeat);
+        assert!(ago < Duration::from_secs(60));
+        l.get("r1").unwrap().contact.touch(ContactKind::Facts);
+        assert_eq!(
+            l.get("r1").unwrap().contact.last().unwrap().1,
+            ContactKind::Facts
+        );
     }
 }

@@ -68,6 +68,18 @@ struct ServeArgs {
     hello_timeout_s: u64,
     #[arg(long, default_value_t = 120)]
     facts_timeout_s: u64,
+    /// Once an agent said hello, the longest it may stay silent (no
+    /// heartbeat) before its host is taken for hung.
+    #[arg(long, default_value_t = 60)]
+    heartbeat_timeout_s: u64,
+    /// dnsmasq's DHCP log (`log-facility` with `log-dhcp`): a stuck run's
+    /// reason says when its host's DHCP was last seen.
+    #[arg(long)]
+    dhcp_log: Option<PathBuf>,
+    /// Where each run's serial console is kept, for hosts with
+    /// `consoleCapture` (default: `console/` beside the database).
+    #[arg(long)]
+    console_dir: Option<PathBuf>,
     #[arg(long, default_value_t = 60)]
     soft_off_timeout_s: u64,
     /// After the agent takes the poweroff command, seconds to let the OS shut
@@ -91,7 +103,7 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the coordinator.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate the inventory and configuration, then exit (used at build time).
     CheckConfig,
     /// Print the dnsmasq configuration for the inventory.
@@ -171,7 +183,7 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Serve(a) => serve(inventory, a),
+        Cmd::Serve(a) => serve(inventory, *a),
     }
 }
 
@@ -227,6 +239,13 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
         EngineConfig {
             hello_timeout: Duration::from_secs(a.hello_timeout_s),
             facts_timeout: Duration::from_secs(a.facts_timeout_s),
+            heartbeat_timeout: Duration::from_secs(a.heartbeat_timeout_s),
+            dhcp_log: a.dhcp_log.clone(),
+            console_dir: Some(a.console_dir.clone().unwrap_or_else(|| {
+                a.db.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("console")
+            })),
             soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
             soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
             poll: Poll {

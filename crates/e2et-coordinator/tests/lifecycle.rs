@@ -1205,3 +1205,140 @@ async fn a_crash_between_power_command_and_read_back_holds_the_run() {
         .unwrap();
     assert_eq!(r.status(), 409, "a held run has no verdict report");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    qmp_peer(
+        &d.path().join("pdu/outlet-1.qmp"),
+        Arc::new(Mutex::new(true)),
+        false,
+    );
+    // dnsmasq's log as `log-facility` writes it, stamped now (local time).
+    let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
+    std::fs::write(
+        d.path().join("dnsmasq.log"),
+        format!(
+            "{stamp} dnsmasq-dhcp[7]: 42 DHCPDISCOVER(br0) {MAC} \n\
+             {stamp} dnsmasq-dhcp[7]: 42 DHCPACK(br0) 10.99.0.11 {MAC} vm1\n\
+             {stamp} dnsmasq-dhcp[7]: 43 DHCPDISCOVER(br0) 52:54:00:00:00:99 ignored\n"
+        ),
+    )
+    .unwrap();
+    // The host's serial console: a socket the coordinator reads.
+    let sock = d.path().join("vm1.console");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s
+                .write_all(b"\x1b[2JSeaBIOS\r\nLinux version 6.1\r\nINFO: task kworker/0:1 blocked for more than 120 seconds.\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
+    let mut inv = inventory(d.path(), false);
+    inv["hosts"]["vm1"]["consoleCapture"] = Value::String(format!("unix:{}", sock.display()));
+    let dhcp_log = d.path().join("dnsmasq.log").display().to_string();
+    let e = start_inv(
+        d.path(),
+        inv,
+        &[
+            "--facts-timeout-s",
+            "120",
+            "--heartbeat-timeout-s",
+            "2",
+            "--dhcp-log",
+            &dhcp_log,
+        ],
+    );
+    let c = reqwest::Client::new();
+    wait_up(&c, &e.url).await;
+    let v = create_run(&c, &e.url, "vm1").await;
+    wait_state(&c, &e.url, &v.id, "provisioning").await;
+    let token = boot_token(&c, &e.url, &v.id).await;
+    let boot_id = "6e0c1a2b-0000-4000-8000-000000000001";
+    c.post(format!("{}/api/v1/agent/hello", e.url))
+        .bearer_auth(&token)
+        .json(&HelloRequest {
+            run_id: v.id.clone(),
+            boot_id: boot_id.into(),
+            hostname: "vm1".into(),
+            macs: vec![MAC.into()],
+            cmdline: format!("e2et.run={} e2et.token=x", v.id),
+            probe_version: "test".into(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let hb: HeartbeatResponse = c
+        .post(format!("{}/api/v1/agent/heartbeat", e.url))
+        .bearer_auth(&token)
+        .json(&HeartbeatRequest {
+            run_id: v.id.clone(),
+            boot_id: boot_id.into(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hb.command, AgentCommand::Continue);
+    // Then nothing: the host hangs while collecting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let v = loop {
+        let v = run_view(&c, &e.url, &v.id).await;
+        if v.state.is_terminal() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "still {}", v.state);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(v.state.as_str(), "passed");
+    let rep: e2et_model::Report = c
+        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check = rep
+        .run_checks
+        .iter()
+        .find(|c| c.id == "first_boot.facts_reported.boot1")
+        .unwrap_or_else(|| panic!("no facts check: {:?}", rep.run_checks));
+    for want in [
+        "agent silent for",
+        "(heartbeat timeout 2s)",
+        "last heard: heartbeat",
+        "last DHCP seen at",
+        &format!("(DHCPACK(br0) 10.99.0.11 {MAC} vm1)"),
+        "iPXE script fetched at",
+        "console's last line: \"INFO: task kworker/0:1 blocked for more than 120 seconds.\"",
+    ] {
+        assert!(
+            check.evidence.contains(want),
+            "no {want:?} in: {}",
+            check.evidence
+        );
+    }
+    // The console is served with the run.
+    let console = c
+        .get(format!("{}/api/v1/runs/{}/console.log", e.url, v.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(console.status(), 200);
+    let text = console.text().await.unwrap();
+    assert!(text.contains("Linux version 6.1"), "{text}");
+    let none = c
+        .get(format!("{}/api/v1/runs/nope/console.log", e.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+}

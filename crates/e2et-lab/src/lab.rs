@@ -14,6 +14,14 @@ pub fn coordinator_url() -> String {
     format!("http://{BRIDGE_IP}:{PORT}")
 }
 
+/// The lab coordinator's heartbeat timeout: the agents beat every 2 s.
+pub const HEARTBEAT_TIMEOUT_S: u64 = 20;
+
+/// Where VM `name`'s serial console socket is, in lab directory `dir`.
+pub fn console_socket(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.console.sock"))
+}
+
 pub struct Vm {
     pub serial: PathBuf,
 }
@@ -291,6 +299,9 @@ impl Lab {
             .args(["--cmdline", "console=ttyS0,115200 loglevel=4 panic=10"])
             .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
             .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])
+            .args(["--heartbeat-timeout-s", &HEARTBEAT_TIMEOUT_S.to_string()])
+            .arg("--dhcp-log")
+            .arg(self.dir.join("dnsmasq.log"))
             .args(["--soft-off-grace-s", "3"])
             .arg("--credentials-dir")
             .arg(self.dir.join("creds"))
@@ -374,8 +385,16 @@ impl Lab {
             "-boot",
             "n",
         ])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
+        // The serial port is a socket the coordinator reads (the inventory's
+        // `consoleCapture`, as a console server's port would be), and QEMU
+        // also logs it to a file for the lab's own record.
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=ser0,path={},server=on,wait=off,logfile={}",
+            console_socket(&self.dir, name).display(),
+            serial.display()
+        ))
+        .args(["-serial", "chardev:ser0"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()))
         .args([

@@ -53,7 +53,7 @@ fn cmp_oid(a: &str, b: &str) -> std::cmp::Ordering {
     pa.cmp(pb)
 }
 
-/// Sends QMP commands to a VM (one session).
+/// Sends QMP commands to a VM (one session): names, or JSON commands.
 pub fn qmp(sock: &Path, cmds: &[&str]) -> Result<()> {
     let s = UnixStream::connect(sock).with_context(|| format!("QMP {}", sock.display()))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -62,7 +62,12 @@ pub fn qmp(sock: &Path, cmds: &[&str]) -> Result<()> {
     let mut line = String::new();
     r.read_line(&mut line)?; // greeting
     for cmd in std::iter::once("qmp_capabilities").chain(cmds.iter().copied()) {
-        writeln!(w, "{{\"execute\": \"{cmd}\"}}")?;
+        // A bare name, or a whole command with arguments.
+        if cmd.starts_with('{') {
+            writeln!(w, "{cmd}")?;
+        } else {
+            writeln!(w, "{{\"execute\": \"{cmd}\"}}")?;
+        }
         loop {
             line.clear();
             if r.read_line(&mut line)? == 0 {

@@ -32,6 +32,11 @@ pub enum Scenario {
     /// Debian's real OpenRC as a host's service manager: failed starts,
     /// crashed daemons and supervised respawns read from what OpenRC leaves.
     Openrc,
+    /// vm1's link goes down right after it fetched its iPXE script (QMP
+    /// set_link, a dead switch port): the run times out without a hello and
+    /// its reason names the last DHCP, the script fetch, the agent's silence
+    /// and the console's last line; the console is served with the run.
+    Hung,
 }
 
 impl Scenario {
@@ -45,6 +50,7 @@ impl Scenario {
             Scenario::Fleet => "fleet",
             Scenario::Identity => "identity",
             Scenario::Openrc => "openrc",
+            Scenario::Hung => "hung",
         }
     }
 }
@@ -99,7 +105,8 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
         | Scenario::Crash
         | Scenario::Fleet
         | Scenario::Identity
-        | Scenario::Openrc => {}
+        | Scenario::Openrc
+        | Scenario::Hung => {}
     }
     if s == Scenario::Fleet {
         // vm2..vm8 from vm1's spec: their own MAC, address and outlet, one CPU
@@ -121,6 +128,14 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
             hosts.insert(format!("vm{n}"), h);
         }
     }
+    // Every lab VM's serial console is a QEMU socket the coordinator keeps.
+    let lab_dir = pdu_dir.parent().unwrap_or(pdu_dir);
+    for (name, h) in hosts.iter_mut() {
+        h["consoleCapture"] = Value::String(format!(
+            "unix:{}",
+            crate::lab::console_socket(lab_dir, name).display()
+        ));
+    }
     let pdus = inv["pdus"]
         .as_object_mut()
         .context("inventory has no pdus")?;
@@ -132,6 +147,10 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
     }
     Ok(inv)
 }
+
+/// The hung scenario's hello timeout: iPXE's script arrives ~4 s after
+/// power-on and the hello ~12 s later under TCG.
+const HUNG_HELLO_TIMEOUT_S: u64 = 60;
 
 pub struct Outcome {
     pub verdict: String,
@@ -214,7 +233,13 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
             CRASH_POINTS,
         )?)
     } else {
-        lab.start_e2etd(&inv_path, env.artifacts, 180)?;
+        // The hung host's run should not wait 3 minutes to say it is stuck.
+        let hello_timeout = if s == Scenario::Hung {
+            HUNG_HELLO_TIMEOUT_S
+        } else {
+            180
+        };
+        lab.start_e2etd(&inv_path, env.artifacts, hello_timeout)?;
         None
     };
     let start = Instant::now();
@@ -239,6 +264,25 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     } else {
         None
     };
+    // The hung scenario cuts vm1's link once its script is fetched (the
+    // kernel download then fails): a watcher, as the CLI prints nothing until
+    // the run ends.
+    let cutter = (s == Scenario::Hung).then(|| {
+        let (log, qmp) = (dir.join("e2etd.log"), qmp.clone());
+        std::thread::spawn(move || -> Result<()> {
+            ensure!(
+                wait_for_text(&log, "boot script issued", Duration::from_secs(180))?,
+                "vm1 never fetched its boot script; see {}",
+                log.display()
+            );
+            crate::pdu_emulator::qmp(
+                &qmp,
+                &[r#"{"execute": "set_link", "arguments": {"name": "n0", "up": false}}"#],
+            )?;
+            println!("[hung] (lab) vm1 fetched its iPXE script: its link is now down");
+            Ok(())
+        })
+    });
     let mut c = lab.cli();
     c.args(["run", "vm1"]);
     // In the pass scenario the PDU's SNMP agent restarts between the power-on
@@ -272,6 +316,10 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         println!("[{}] e2etd: {}", s.name(), line.trim());
     }
     let seconds = start.elapsed().as_secs_f64();
+    if let Some(t) = cutter {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the link cutter panicked"))??;
+    }
     lab.check_children()?;
     if let Some(w) = watch {
         let summary: Value = serde_json::from_str(&w.finish(Duration::from_secs(60))?)
@@ -329,6 +377,19 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         std::fs::write(dir.join(file), &o.stdout)?;
         texts.push(String::from_utf8_lossy(&o.stdout).into_owned());
     }
+    // The console the coordinator kept, fetched as an operator would.
+    let o = lab
+        .cli()
+        .args(["console", &run_id])
+        .output()
+        .context("e2et console")?;
+    ensure!(
+        o.status.success(),
+        "e2et console {run_id}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(dir.join("console.log"), &o.stdout)?;
+    texts.push(String::from_utf8_lossy(&o.stdout).into_owned());
     let crashes = match supervisor {
         Some(sup) => Some(sup.finish()?),
         None => None,
@@ -385,6 +446,19 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
             ensure!(
                 (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
                 "lifecycle counts {lc:?}, want 1 provisioning, 1 power cycle, 2 boots, 2 validations"
+            );
+            // The console e2etd kept: iPXE running this run's script, and
+            // both boots' userspace.
+            let console = &texts[3];
+            let script = format!("e2et: run {} host vm1: netboot", r.run.id);
+            let inits = console.matches("e2et-lab: init on").count();
+            ensure!(
+                console.contains(&script) && inits == 2,
+                "the kept console lacks {script:?} or has {inits} boots of userspace, want 2"
+            );
+            println!(
+                "[pass] console kept by e2etd: {} bytes: iPXE ran this run's script, {inits} boots of userspace",
+                console.len()
             );
             ensure!(
                 r.validations.len() == 2,
@@ -502,6 +576,42 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 r.run.power_steps
             );
             println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
+        }
+        Scenario::Hung => {
+            ensure!(
+                r.verdict != e2et_model::Verdict::Passed,
+                "a host that never said hello passed"
+            );
+            let c = check(r, "first_boot.booted")?;
+            ensure!(c.hard_failed(), "{c:?}");
+            // The trail: each witness, in the reason an operator reads.
+            for want in [
+                "no hello within",
+                "powered on at",
+                "last DHCP seen at",
+                "DHCPACK(br0) 10.99.0.11",
+                "iPXE script fetched at",
+                "agent not heard from",
+                "console's last line",
+            ] {
+                ensure!(
+                    c.evidence.contains(want),
+                    "the reason lacks {want:?}: {}",
+                    c.evidence
+                );
+            }
+            let console = &texts[3];
+            ensure!(
+                console.contains("iPXE") && console.contains("console unix:"),
+                "the kept console has no iPXE output: {} bytes",
+                console.len()
+            );
+            println!("[hung] {}: {}", c.id, c.evidence);
+            println!(
+                "[hung] console kept by e2etd: {} bytes, served at /api/v1/runs/{}/console.log",
+                console.len(),
+                r.run.id
+            );
         }
         Scenario::NoRun | Scenario::Fleet | Scenario::Identity | Scenario::Openrc => {
             bail!("scenario {} has no single lifecycle report", s.name())

@@ -175,10 +175,47 @@ pub struct HostSpec {
     pub power: Vec<OutletRef>,
     /// How a person reaches the console (`serial:ttyS0@115200`, `ipmi-sol`, ...).
     pub console: String,
+    /// Where the coordinator reads the serial console to keep a copy per run:
+    /// `tcp:<host>:<port>` (a console server's raw TCP port, ser2net) or
+    /// `unix:<path>` (a local socket: QEMU's chardev, ser2net).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_capture: Option<String>,
     pub profile: String,
     #[serde(default)]
     pub expect: Expect,
     pub required_zone: Zone,
+}
+
+/// Where a serial console is read from (`HostSpec::console_capture`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSource {
+    /// A console server's raw TCP port: `host:port`.
+    Tcp(String),
+    /// A local stream socket.
+    Unix(std::path::PathBuf),
+}
+
+impl ConsoleSource {
+    pub fn parse(s: &str) -> Result<ConsoleSource, String> {
+        if let Some(a) = s.strip_prefix("tcp:") {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(format!("{s:?}: expected tcp:<host>:<port>"));
+            }
+            Ok(ConsoleSource::Tcp(a.to_string()))
+        } else if let Some(p) = s.strip_prefix("unix:") {
+            if !p.starts_with('/') {
+                return Err(format!("{s:?}: expected unix:<absolute path>"));
+            }
+            Ok(ConsoleSource::Unix(p.into()))
+        } else {
+            Err(format!(
+                "{s:?}: expected tcp:<host>:<port> or unix:<path> (IPMI SOL is not read by the coordinator)"
+            ))
+        }
+    }
 }
 
 /// One thing wrong with an inventory, naming the host (or PDU) and the field.
@@ -475,6 +512,9 @@ impl Inventory {
                     "no console path declared".into(),
                 ));
             }
+            if let Some(Err(e)) = h.console_capture.as_deref().map(ConsoleSource::parse) {
+                errs.push(err(subject.clone(), "consoleCapture", e));
+            }
             if h.power.is_empty() {
                 errs.push(err(
                     subject.clone(),
@@ -634,6 +674,35 @@ mod tests {
         v["hosts"]["a"]["ramm"] = 5.into();
         let e = errors_of(v);
         assert!(e[0].problem.contains("unknown field `ramm`"), "{}", e[0]);
+    }
+
+    #[test]
+    fn console_capture_is_a_tcp_port_or_a_unix_socket() {
+        let mut v = sample();
+        v["hosts"]["a"]["consoleCapture"] = "tcp:termsrv.mgmt:7001".into();
+        v["hosts"]["b"]["consoleCapture"] = "unix:/run/vm1.console".into();
+        let inv = Inventory::from_json(&v.to_string()).unwrap();
+        assert_eq!(
+            ConsoleSource::parse(inv.hosts["a"].console_capture.as_deref().unwrap()),
+            Ok(ConsoleSource::Tcp("termsrv.mgmt:7001".into()))
+        );
+        for bad in [
+            "ipmi-sol:bmc",
+            "tcp:termsrv",
+            "tcp::7001",
+            "tcp:h:0",
+            "unix:rel/path",
+        ] {
+            let mut v = sample();
+            v["hosts"]["a"]["consoleCapture"] = bad.into();
+            let e = errors_of(v);
+            assert_eq!(
+                (e[0].subject.as_str(), e[0].field.as_str()),
+                ("host a", "consoleCapture"),
+                "{bad}"
+            );
+            assert!(e[0].problem.contains(bad), "{}", e[0]);
+        }
     }
 
     #[test]

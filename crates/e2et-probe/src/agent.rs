@@ -160,10 +160,34 @@ impl Agent {
         let root = self.root.clone_handle();
         let token = self.params.token.clone();
         let spec = hello.probe.clone();
-        let facts =
-            tokio::task::spawn_blocking(move || collect::collect(&root, &spec, Some(&token)))
-                .await
-                .map_err(|e| AgentError::Local(format!("the collection failed: {e}")))?;
+        let collecting =
+            tokio::task::spawn_blocking(move || collect::collect(&root, &spec, Some(&token)));
+        // Heartbeats go on while collecting (a performance gate can take
+        // minutes): the coordinator tells a busy host from a hung one by them.
+        let beats = async {
+            let hb = HeartbeatRequest {
+                run_id: self.params.run_id.clone(),
+                boot_id: boot_id.clone(),
+            };
+            let url = format!("{}/api/v1/agent/heartbeat", self.params.coordinator);
+            loop {
+                tokio::time::sleep(self.cfg.heartbeat).await;
+                let r = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(&self.params.token)
+                    .json(&hb)
+                    .send()
+                    .await;
+                if let Err(e) = r.and_then(|r| r.error_for_status()) {
+                    warn!(error = %e, "heartbeat while collecting failed");
+                }
+            }
+        };
+        let facts = tokio::select! {
+            r = collecting => r.map_err(|e| AgentError::Local(format!("the collection failed: {e}")))?,
+            never = beats => never,
+        };
         let r: FactsResponse = self
             .post(
                 "facts",

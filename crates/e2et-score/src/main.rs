@@ -112,6 +112,7 @@ fn spec_from_facts(inv: &Inventory, profile: &str, f: &Facts) -> Result<HostSpec
             .unwrap_or_else(|| f.first_boot.hostname.clone()),
         power: vec![],
         console: "unknown (scored against a profile)".into(),
+        console_capture: None,
         profile: profile.to_string(),
         expect,
         required_zone: e2et_model::Zone::P90,

@@ -391,6 +391,7 @@ mod tests {
                 outlet: 1,
             }],
             console: "serial:ttyS0@115200".into(),
+            console_capture: None,
             profile: "lab".into(),
             expect: Expect {
                 cpus: Some(2),
