@@ -109,6 +109,26 @@ pub struct Store {
     /// while the writer commits, so a read never waits for an fsync.
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
+    /// The checkpoint thread runs while this lives.
+    _alive: std::sync::Arc<()>,
+}
+
+/// How often the checkpoint thread copies committed WAL frames into the
+/// database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints off the writer's path: the writer connection has automatic
+/// checkpoints off (one would stall every commit queued behind it while it
+/// copies and fsyncs the database file); this thread runs PASSIVE
+/// checkpoints, which never block the writer or a reader. Durability does
+/// not depend on it: with synchronous=FULL a commit is durable in the WAL.
+fn checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
+    while alive.upgrade().is_some() {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 /// Read access to one of the reader connections (derefs to it).
@@ -313,6 +333,15 @@ impl Store {
             r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(Mutex::new(r));
         }
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let cp = Connection::open(path)?;
+        cp.busy_timeout(std::time::Duration::from_secs(5))?;
+        let alive = std::sync::Arc::new(());
+        let weak = std::sync::Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("e2et-store-checkpoint".into())
+            .spawn(move || checkpointer(cp, weak))
+            .map_err(|e| StoreError::Commit(format!("cannot start the checkpoint thread: {e}")))?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("e2et-store-writer".into())
@@ -322,6 +351,7 @@ impl Store {
             jobs: tx,
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
+            _alive: alive,
         })
     }
 
@@ -892,6 +922,32 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("s.db");
+        let s = Store::open(&db).unwrap();
+        let before = std::fs::metadata(&db).unwrap().len();
+        let spec = "x".repeat(4000);
+        for i in 0..200 {
+            s.create_run(&format!("r{i}"), &format!("h{i}"), RunMode::Cold, &spec)
+                .wait()
+                .unwrap();
+        }
+        // The writer never checkpoints (wal_autocheckpoint=0); the
+        // checkpoint thread copies the ~800 KB of frames into the file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&db).unwrap().len() < before + 500_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {} bytes",
+                std::fs::metadata(&db).unwrap().len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(s.run("r199").unwrap().unwrap().host, "h199");
+    }
 
     #[test]
     fn old_boot_requests_expire_except_those_of_runs_in_flight() {
