@@ -39,6 +39,7 @@ print(f"junit pass: {len(cases)} cases, {len(failed(cases))} failed")
 for scenario, check in [
     ("persistence-loss", "storage.persistent.unchanged:/var/lib/sss/db/cache_lab.e2et.test.ldb"),
     ("hard-fail", "platform.memory.min"),
+    ("hung", "first_boot.booted"),
 ]:
     _, cases = load(scenario)
     f = failed(cases)
@@ -48,8 +49,9 @@ for scenario, check in [
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
 
+SCENARIOS = ["pass", "persistence-loss", "hard-fail", "hung", "crash"]
 xsd = xmlschema.XMLSchema(".cache/junit-xsd/jenkins-junit.xsd")
-for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
+for scenario in SCENARIOS:
     path = f"{out}/{scenario}/report.junit.xml"
     try:
         xsd.validate(path)
@@ -58,10 +60,10 @@ for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
 bad = open(f"{out}/pass/report.junit.xml").read().replace("<testcase ", "<testcase bogus=\"1\" ", 1)
 if xsd.is_valid(bad):
     problems.append("jenkins-junit.xsd accepts an attribute it does not define: the check cannot fail")
-print("report.junit.xml of pass, persistence-loss, hard-fail, crash: valid against jenkins-junit.xsd")
+print(f"report.junit.xml of {', '.join(SCENARIOS)}: valid against jenkins-junit.xsd")
 
 schema = json.load(open("docs/schema/report.schema.json"))
-for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
+for scenario in SCENARIOS:
     report = json.load(open(f"{out}/{scenario}/report.json"))
     try:
         jsonschema.validate(report, schema)
@@ -74,7 +76,7 @@ for scenario in ["pass", "persistence-loss", "hard-fail", "crash"]:
         problems.append("the schema accepts a report without a verdict")
     except jsonschema.ValidationError:
         pass
-print("report.json of pass, persistence-loss, hard-fail, crash: valid against docs/schema/report.schema.json")
+print(f"report.json of {', '.join(SCENARIOS)}: valid against docs/schema/report.schema.json")
 
 if problems:
     print("\n".join(problems))

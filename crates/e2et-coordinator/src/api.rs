@@ -153,10 +153,14 @@ const DASHBOARD_SCRIPT: &str = r#"<script>
   const live = document.getElementById('live');
   const terminal = ['passed','transient','failed','incomplete','holding','released'];
   const fmt = (v, f) => (v === null || v === undefined) ? '-' : (f ? f(v) : String(v));
-  function reports(id) {
+  // Hosts whose serial console e2etd keeps (set by the page).
+  const consoles = new Set(JSON.parse(document.body.dataset.consoles || '[]'));
+  function links(id, host, done) {
     const b = '/api/v1/runs/' + encodeURIComponent(id) + '/';
-    return ['html','md','json','junit.xml'].map(f =>
-      '<a href="' + b + 'report.' + f + '">' + (f === 'junit.xml' ? 'junit' : f) + '</a>').join(' ');
+    const r = done ? ['html','md','json','junit.xml'].map(f =>
+      '<a href="' + b + 'report.' + f + '">' + (f === 'junit.xml' ? 'junit' : f) + '</a>') : [];
+    if (consoles.has(host)) r.push('<a href="' + b + 'console.log">console</a>');
+    return r.join(' ');
   }
   function set(row, field, text) {
     const td = row.querySelector('td[data-f="' + field + '"]');
@@ -180,7 +184,8 @@ const DASHBOARD_SCRIPT: &str = r#"<script>
     set(row, 'state', e.state); set(row, 'verdict', fmt(e.verdict));
     set(row, 'score', fmt(e.score, x => x.toFixed(2))); set(row, 'zone', fmt(e.zone));
     set(row, 'updated', e.at); set(row, 'note', e.note);
-    if (e.verdict && terminal.includes(e.state)) row.querySelector('td[data-f="reports"]').innerHTML = reports(e.run);
+    row.querySelector('td[data-f="reports"]').innerHTML =
+      links(e.run, e.host, e.verdict && terminal.includes(e.state));
     const h = document.getElementById('host-' + e.host);
     if (h) {
       h.className = e.state;
@@ -203,7 +208,23 @@ const DASHBOARD_SCRIPT: &str = r#"<script>
 /// Read-only and without secrets, so it needs no token (the reports do).
 async fn dashboard(State(app): State<Shared>) -> R<Response> {
     let runs = app.ctx.store.recent_runs(DASHBOARD_RUNS, None)?;
+    let consoles: Vec<&str> = app
+        .ctx
+        .inventory
+        .hosts
+        .iter()
+        .filter(|(_, h)| h.console_capture.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect();
     let mut s = String::from(DASHBOARD_HEAD);
+    s.push_str(&format!(
+        "<script>document.body.dataset.consoles = {};</script>",
+        // A JS string holding the JSON list (dataset values are strings);
+        // inside a script element, so no '<' may close it.
+        serde_json::to_string(&serde_json::to_string(&consoles).unwrap_or_else(|_| "[]".into()))
+            .unwrap_or_else(|_| "\"[]\"".into())
+            .replace('<', "\\u003c")
+    ));
     s.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th></tr></thead><tbody id=\"hosts\">");
     let cell = |v: Option<String>| html_escape(&v.unwrap_or_else(|| "-".into()));
     for (name, spec) in &app.ctx.inventory.hosts {
@@ -226,11 +247,16 @@ async fn dashboard(State(app): State<Shared>) -> R<Response> {
     s.push_str(&format!("</tbody></table><h2>Runs</h2><p>The newest {DASHBOARD_RUNS}; older ones through <code>GET /api/v1/runs?before=&lt;run&gt;</code>.</p><table><thead><tr><th>run</th><th>host</th><th>mode</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>updated</th><th>note</th><th>reports</th></tr></thead><tbody id=\"runs\">"));
     for r in &runs {
         let id = html_escape(&r.id);
-        let reports = if r.has_report {
+        let mut reports = if r.has_report {
             format!("<a href=\"/api/v1/runs/{id}/report.html\">html</a> <a href=\"/api/v1/runs/{id}/report.md\">md</a> <a href=\"/api/v1/runs/{id}/report.json\">json</a> <a href=\"/api/v1/runs/{id}/report.junit.xml\">junit</a>")
         } else {
             String::new()
         };
+        if consoles.contains(&r.host.as_str()) {
+            reports.push_str(&format!(
+                " <a href=\"/api/v1/runs/{id}/console.log\">console</a>"
+            ));
+        }
         s.push_str(&format!(
             "<tr id=\"run-{id}\" class=\"{st}\"><td data-f=\"run\">{id}</td><td data-f=\"host\">{}</td><td data-f=\"mode\">{}</td><td data-f=\"state\">{st}</td><td data-f=\"verdict\">{}</td><td data-f=\"score\">{}</td><td data-f=\"zone\">{}</td><td data-f=\"updated\">{}</td><td data-f=\"note\" class=\"note\">{}</td><td data-f=\"reports\">{reports}</td></tr>",
             html_escape(&r.host),

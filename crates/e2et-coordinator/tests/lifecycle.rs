@@ -1335,6 +1335,23 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
     assert_eq!(console.status(), 200);
     let text = console.text().await.unwrap();
     assert!(text.contains("Linux version 6.1"), "{text}");
+    // The dashboard links it from the run's row, and tells its script which
+    // hosts have one (for rows it adds live).
+    let page = c
+        .get(format!("{}/", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/api/v1/runs/{}/console.log\">console</a>",
+            v.id
+        )) && page.contains(r#"document.body.dataset.consoles = "[\"vm1\"]";"#),
+        "{page}"
+    );
     let none = c
         .get(format!("{}/api/v1/runs/nope/console.log", e.url))
         .send()

@@ -335,6 +335,14 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
                 && seen.last() == Some(&"passed"),
             "the dashboard's host row did not follow the run: it showed {seen:?}"
         );
+        let links: Vec<&str> = summary["reportLinks"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        ensure!(
+            links.contains(&"junit") && links.contains(&"console"),
+            "the finished run's row links {links:?}, want the reports and the kept console"
+        );
         println!(
             "[{}] Chromium saw the dashboard change live (no reload): {} -> {}; screenshot {}",
             s.name(),
