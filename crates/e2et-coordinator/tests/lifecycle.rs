@@ -1215,17 +1215,6 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
         Arc::new(Mutex::new(true)),
         false,
     );
-    // dnsmasq's log as `log-facility` writes it, stamped now (local time).
-    let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
-    std::fs::write(
-        d.path().join("dnsmasq.log"),
-        format!(
-            "{stamp} dnsmasq-dhcp[7]: 42 DHCPDISCOVER(br0) {MAC} \n\
-             {stamp} dnsmasq-dhcp[7]: 42 DHCPACK(br0) 10.99.0.11 {MAC} vm1\n\
-             {stamp} dnsmasq-dhcp[7]: 43 DHCPDISCOVER(br0) 52:54:00:00:00:99 ignored\n"
-        ),
-    )
-    .unwrap();
     // The host's serial console: a socket the coordinator reads.
     let sock = d.path().join("vm1.console");
     let listener = tokio::net::UnixListener::bind(&sock).unwrap();
@@ -1256,6 +1245,18 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
     wait_state(&c, &e.url, &v.id, "provisioning").await;
+    // The host's DHCP after its power-on, as dnsmasq's `log-facility`
+    // writes it (local time, whole seconds).
+    let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
+    std::fs::write(
+        d.path().join("dnsmasq.log"),
+        format!(
+            "{stamp} dnsmasq-dhcp[7]: 42 DHCPDISCOVER(br0) {MAC} \n\
+             {stamp} dnsmasq-dhcp[7]: 42 DHCPACK(br0) 10.99.0.11 {MAC} vm1\n\
+             {stamp} dnsmasq-dhcp[7]: 43 DHCPDISCOVER(br0) 52:54:00:00:00:99 ignored\n"
+        ),
+    )
+    .unwrap();
     let token = boot_token(&c, &e.url, &v.id).await;
     let boot_id = "6e0c1a2b-0000-4000-8000-000000000001";
     c.post(format!("{}/api/v1/agent/hello", e.url))
