@@ -53,7 +53,8 @@ pub fn start(ctx: &Arc<Ctx>, run_id: &str, spec: &HostSpec) {
         }
     }
     let (ctx, run_id) = (ctx.clone(), run_id.to_string());
-    let span = tracing::info_span!("console", run = %run_id);
+    let host = ctx.live.get(&run_id).map(|r| r.host).unwrap_or_default();
+    let span = tracing::info_span!("console", run = %run_id, host = %host);
     tokio::spawn(
         async move {
             if let Err(e) = keep(&ctx, &run_id, &src, &file).await {
