@@ -77,7 +77,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// When the run last switched its host's power on (the start of the boot the
 /// trail is about), from the store's power steps.
-pub fn powered_on_at(ctx: &Ctx, run_id: &str) -> Option<DateTime<Utc>> {
+fn powered_on_at(ctx: &Ctx, run_id: &str) -> Option<DateTime<Utc>> {
     let steps = ctx.store.power_steps(run_id).ok()?;
     steps
         .iter()
@@ -87,9 +87,10 @@ pub fn powered_on_at(ctx: &Ctx, run_id: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The trail of `run_id`'s host since `since` (its power-on), one clause per
+/// The trail of `run_id`'s host since its last power-on, one clause per
 /// witness, for a timeout's reason.
-pub fn trail(ctx: &Ctx, run_id: &str, spec: &HostSpec, since: Option<DateTime<Utc>>) -> String {
+pub fn trail(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> String {
+    let since = powered_on_at(ctx, run_id);
     let mut parts = Vec::new();
     let after = |t: DateTime<Utc>| since.is_none_or(|s| t >= s - chrono::Duration::seconds(1));
     if let Some(s) = since {

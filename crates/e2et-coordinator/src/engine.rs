@@ -602,12 +602,7 @@ async fn perform(
                 let why = format!(
                     "no hello within {}s after power-on: {}",
                     ctx.cfg.hello_timeout.as_secs(),
-                    crate::diagnose::trail(
-                        ctx,
-                        run_id,
-                        spec,
-                        crate::diagnose::powered_on_at(ctx, run_id)
-                    )
+                    crate::diagnose::trail(ctx, run_id, spec)
                 );
                 add_engine_checks(
                     ctx,
@@ -701,12 +696,7 @@ async fn perform(
                 let why = format!(
                     "no hello from a second boot within {}s after the power cycle: {}",
                     ctx.cfg.hello_timeout.as_secs(),
-                    crate::diagnose::trail(
-                        ctx,
-                        run_id,
-                        spec,
-                        crate::diagnose::powered_on_at(ctx, run_id)
-                    )
+                    crate::diagnose::trail(ctx, run_id, spec)
                 );
                 add_engine_checks(
                     ctx,
@@ -847,12 +837,7 @@ async fn await_facts(
     })
     .await?;
     if !have() {
-        let trail = crate::diagnose::trail(
-            ctx,
-            run_id,
-            spec,
-            crate::diagnose::powered_on_at(ctx, run_id),
-        );
+        let trail = crate::diagnose::trail(ctx, run_id, spec);
         let why = match silent() {
             Some((ago, kind)) => format!(
                 "boot {seq}: agent silent for {:.0}s (heartbeat timeout {}s) before sending facts, last heard: {}: {trail}",
