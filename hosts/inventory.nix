@@ -104,6 +104,9 @@
       fqdn = "vm1.lab.e2et.test";
       power = [ { pdu = "lab-apc"; outlet = 1; } ];
       console = "serial:ttyS0@115200 (lab: per-VM serial log)";
+      # consoleCapture = "tcp:<console server>:<port>" or "unix:<socket>":
+      # e2etd keeps the serial console of each run (the lab sets it to the
+      # VM's QEMU chardev socket).
       profile = "lab-netboot";
       expect = {
         cpus = 2;
