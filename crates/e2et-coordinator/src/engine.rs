@@ -104,6 +104,12 @@ impl Ctx {
         } in store.live_runs()?
         {
             let spec: HostSpec = serde_json::from_str(&row.spec_json)?;
+            // An agent that said hello before the restart: its silence is
+            // counted from now, so a host that hung meanwhile is still caught.
+            let contact = Arc::new(crate::live::Contact::default());
+            if !boots.is_empty() {
+                contact.touch(crate::live::ContactKind::Restart);
+            }
             live.insert(
                 &row.id,
                 crate::live::LiveRun {
@@ -113,7 +119,7 @@ impl Ctx {
                     boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
                     facts: store.facts_seqs(&row.id)?,
                     since: std::time::Instant::now(),
-                    contact: Default::default(),
+                    contact,
                 },
             );
             for t in tokens {

@@ -16,6 +16,9 @@ pub enum ContactKind {
     Hello,
     Heartbeat,
     Facts,
+    /// Not the agent: this coordinator restarted with the run's agent up
+    /// (contact is not stored), so silence is counted from the restart.
+    Restart,
 }
 
 impl ContactKind {
@@ -24,6 +27,7 @@ impl ContactKind {
             ContactKind::Hello => "hello",
             ContactKind::Heartbeat => "heartbeat",
             ContactKind::Facts => "facts",
+            ContactKind::Restart => "nothing since the coordinator restarted",
         }
     }
 }
@@ -66,7 +70,8 @@ impl Contact {
         let kind = match self.kind.load(Ordering::Relaxed) {
             0 => ContactKind::Hello,
             1 => ContactKind::Heartbeat,
-            _ => ContactKind::Facts,
+            2 => ContactKind::Facts,
+            _ => ContactKind::Restart,
         };
         let ago = self
             .base

@@ -1367,3 +1367,74 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
         .unwrap();
     assert_eq!(none.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_hangs_while_the_coordinator_is_down_is_caught_after_the_restart() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    qmp_peer(
+        &d.path().join("pdu/outlet-1.qmp"),
+        Arc::new(Mutex::new(true)),
+        false,
+    );
+    let c = reqwest::Client::new();
+    let mut e = start_with(d.path(), false, &["--crash-after", "validate"]);
+    wait_up(&c, &e.url).await;
+    let v = create_run(&c, &e.url, "vm1").await;
+    wait_state(&c, &e.url, &v.id, "provisioning").await;
+    let token = boot_token(&c, &e.url, &v.id).await;
+    // The hello moves the run to validate, where the coordinator aborts; the
+    // answer may or may not beat the abort.
+    let _ = c
+        .post(format!("{}/api/v1/agent/hello", e.url))
+        .bearer_auth(&token)
+        .json(&HelloRequest {
+            run_id: v.id.clone(),
+            boot_id: "6e0c1a2b-0000-4000-8000-000000000002".into(),
+            hostname: "vm1".into(),
+            macs: vec![MAC.into()],
+            cmdline: format!("e2et.run={} e2et.token=x", v.id),
+            probe_version: "test".into(),
+        })
+        .send()
+        .await;
+    wait_crash(&mut e, d.path());
+    drop(e);
+    // Restarted; the agent never speaks again (the host hung meanwhile).
+    let e = start_with(
+        d.path(),
+        false,
+        &["--facts-timeout-s", "120", "--heartbeat-timeout-s", "2"],
+    );
+    wait_up(&c, &e.url).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let v = loop {
+        let v = run_view(&c, &e.url, &v.id).await;
+        if v.state.is_terminal() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "still {}", v.state);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rep: e2et_model::Report = c
+        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check = rep
+        .run_checks
+        .iter()
+        .find(|c| c.id == "first_boot.facts_reported.boot1")
+        .unwrap_or_else(|| panic!("no facts check: {:?}", rep.run_checks));
+    assert!(
+        check.evidence.contains("agent silent for")
+            && check
+                .evidence
+                .contains("last heard: nothing since the coordinator restarted"),
+        "{}",
+        check.evidence
+    );
+}
