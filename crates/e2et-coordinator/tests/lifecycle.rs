@@ -260,6 +260,29 @@ async fn wait_state(c: &reqwest::Client, url: &str, id: &str, want: &str) -> Run
 }
 
 /// A healthy vm1's facts (every gate), with the RAM the test chooses.
+/// Polls run `id` until it ends (at most `secs`), returning its last view.
+async fn wait_end(c: &reqwest::Client, url: &str, id: &str, secs: u64) -> RunView {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = run_view(c, url, id).await;
+        if v.state.is_terminal() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "run {id} still {}", v.state);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn report_of(c: &reqwest::Client, url: &str, id: &str) -> e2et_model::Report {
+    c.get(format!("{url}/api/v1/runs/{id}/report.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn facts(boot_id: &str, run: &str, ram_kib: u64) -> Facts {
     let spec: e2et_model::HostSpec = serde_json::from_value(json!({
         "mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
@@ -651,24 +674,9 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     let c = reqwest::Client::new();
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let v = loop {
-        let v = run_view(&c, &e.url, &v.id).await;
-        if v.state.is_terminal() {
-            break v;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let v = wait_end(&c, &e.url, &v.id, 30).await;
     assert_eq!(v.state.as_str(), "failed");
-    let rep: e2et_model::Report = c
-        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rep = report_of(&c, &e.url, &v.id).await;
     let step = &rep.run.power_steps[0];
     assert_eq!(
         (step.action.as_str(), step.ok, step.observed.as_deref()),
@@ -1296,24 +1304,9 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
         .unwrap();
     assert_eq!(hb.command, AgentCommand::Continue);
     // Then nothing: the host hangs while collecting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let v = loop {
-        let v = run_view(&c, &e.url, &v.id).await;
-        if v.state.is_terminal() {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "still {}", v.state);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let v = wait_end(&c, &e.url, &v.id, 60).await;
     assert_ne!(v.state.as_str(), "passed");
-    let rep: e2et_model::Report = c
-        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rep = report_of(&c, &e.url, &v.id).await;
     let check = rep
         .run_checks
         .iter()
@@ -1407,23 +1400,8 @@ async fn a_host_that_hangs_while_the_coordinator_is_down_is_caught_after_the_res
         &["--facts-timeout-s", "120", "--heartbeat-timeout-s", "2"],
     );
     wait_up(&c, &e.url).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let v = loop {
-        let v = run_view(&c, &e.url, &v.id).await;
-        if v.state.is_terminal() {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "still {}", v.state);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let rep: e2et_model::Report = c
-        .get(format!("{}/api/v1/runs/{}/report.json", e.url, v.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = wait_end(&c, &e.url, &v.id, 60).await;
+    let rep = report_of(&c, &e.url, &v.id).await;
     let check = rep
         .run_checks
         .iter()
