@@ -30,6 +30,8 @@ pub struct AppConfig {
     pub cmdline: String,
     /// Sha256 of the operator token; `None` leaves the operator API open (lab).
     pub operator_token_sha256: Option<[u8; 32]>,
+    /// Where each host's enrolment key is (`agent-<host>`), for quick runs.
+    pub credentials_dir: Option<PathBuf>,
 }
 
 pub struct App {
@@ -78,6 +80,10 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/agent/hello", post(hello))
         .route("/api/v1/agent/facts", post(facts))
         .route("/api/v1/agent/heartbeat", post(heartbeat))
+        .route(
+            "/api/v1/agent/enrol",
+            post(enrol).layer(DefaultBodyLimit::max(4096)),
+        )
         .route(
             "/api/v1/agent/throughput",
             post(throughput).layer(DefaultBodyLimit::max(MAX_THROUGHPUT_BYTES)),
@@ -225,13 +231,14 @@ async fn dashboard(State(app): State<Shared>) -> R<Response> {
             .unwrap_or_else(|_| "\"[]\"".into())
             .replace('<', "\\u003c")
     ));
-    s.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th></tr></thead><tbody id=\"hosts\">");
+    s.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>fqdn</th><th>required</th><th>last run</th><th>state</th><th>verdict</th><th>score</th><th>zone</th><th>why</th><th>last-known-good</th></tr></thead><tbody id=\"hosts\">");
     let cell = |v: Option<String>| html_escape(&v.unwrap_or_else(|| "-".into()));
     for (name, spec) in &app.ctx.inventory.hosts {
         let last = app.ctx.store.last_run(name)?;
         let last = last.as_ref();
+        let lkg = app.ctx.store.last_known_good(name)?;
         s.push_str(&format!(
-            "<tr id=\"host-{n}\" class=\"{}\"><td>{n}</td><td>{}</td><td>{}</td><td data-f=\"run\">{}</td><td data-f=\"state\">{}</td><td data-f=\"verdict\">{}</td><td data-f=\"score\">{}</td><td data-f=\"zone\">{}</td><td data-f=\"note\" class=\"note\">{}</td></tr>",
+            "<tr id=\"host-{n}\" class=\"{}\"><td>{n}</td><td>{}</td><td>{}</td><td data-f=\"run\">{}</td><td data-f=\"state\">{}</td><td data-f=\"verdict\">{}</td><td data-f=\"score\">{}</td><td data-f=\"zone\">{}</td><td data-f=\"note\" class=\"note\">{}</td><td class=\"note\">{}</td></tr>",
             last.map_or("", |r| r.state.as_str()),
             html_escape(&spec.fqdn),
             spec.required_zone,
@@ -241,6 +248,7 @@ async fn dashboard(State(app): State<Shared>) -> R<Response> {
             cell(last.and_then(|r| r.score).map(|x| format!("{x:.2}"))),
             cell(last.and_then(|r| r.zone.clone())),
             cell(last.map(|r| r.note.clone())),
+            cell(lkg.map(|l| format!("{} (run {})", l.revision, l.run_id))),
             n = html_escape(name),
         ));
     }
@@ -398,6 +406,7 @@ fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
     let boots = app.ctx.store.boots(run_id)?;
     Ok(LiveRun {
         host: run.host,
+        mode: run.mode,
         state: run.state,
         spec: Arc::new(spec),
         boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
@@ -425,13 +434,19 @@ async fn hello(
         Some(s) => s,
         None => {
             let next = run.boots.len() as u32 + 1;
+            // Cold: boot 1 while provisioning, boot 2 after the cycle. Quick:
+            // one boot, the installed system's, after the cycle.
+            let after_cycle = match run.mode {
+                RunMode::Cold => 2,
+                RunMode::Quick => 1,
+            };
             let allowed = match next {
-                1 => state == RunState::Provisioning,
-                2 => state == RunState::Revalidate,
+                1 if run.mode == RunMode::Cold => state == RunState::Provisioning,
+                n if n == after_cycle => state == RunState::Revalidate,
                 _ => false,
             };
             if !allowed {
-                if next == 2 && state == RunState::PowerCycle {
+                if next == after_cycle && state == RunState::PowerCycle {
                     return Err(ApiErr(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "cycling",
@@ -587,7 +602,7 @@ async fn heartbeat(
     }
     let command = match (run.state, seq) {
         (_, None) => AgentCommand::Abort,
-        (RunState::PowerCycle, Some(1)) => {
+        (RunState::PowerCycle, Some(1)) if run.mode == RunMode::Cold => {
             if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
                 m.entry(req.run_id.clone())
                     .or_insert_with(tokio::time::Instant::now);
@@ -598,6 +613,136 @@ async fn heartbeat(
         _ => AgentCommand::Continue,
     };
     Json(HeartbeatResponse { command }).into_response()
+}
+
+/// The host's enrolment key: `agent-<host>` in the credentials directory.
+fn enrolment_key(app: &App, host: &str) -> Result<String, String> {
+    let dir = app.cfg.credentials_dir.as_ref().ok_or_else(|| {
+        format!("no credentials directory (set --credentials-dir or CREDENTIALS_DIRECTORY) for agent-{host}")
+    })?;
+    e2et_pdu::drivers::read_secret(&dir.join(format!("agent-{host}")))
+}
+
+/// `POST /api/v1/agent/enrol` — signed with the host's enrolment key (see
+/// `EnrolRequest`). An agent on the installed system of a host whose quick
+/// run waits for it (revalidate) gets a run token for its boot, once.
+async fn enrol(State(app): State<Shared>, h: HeaderMap, body: axum::body::Bytes) -> R<Response> {
+    let bad = |code: &'static str, msg: String| ApiErr(StatusCode::UNAUTHORIZED, code, msg);
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let ts = header(e2et_model::api::ENROL_TIMESTAMP_HEADER).ok_or(bad(
+        "no_timestamp",
+        format!(
+            "header {} (Unix seconds) required",
+            e2et_model::api::ENROL_TIMESTAMP_HEADER
+        ),
+    ))?;
+    let sig = header(e2et_model::api::ENROL_SIGNATURE_HEADER)
+        .and_then(|v| v.strip_prefix("sha256="))
+        .ok_or(bad(
+            "no_signature",
+            format!(
+                "header {}: sha256=<hex HMAC-SHA256 of timestamp.body> required",
+                e2et_model::api::ENROL_SIGNATURE_HEADER
+            ),
+        ))?;
+    let req: e2et_model::api::EnrolRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid enrolment request: {e}"),
+        )
+    })?;
+    if !app.ctx.inventory.hosts.contains_key(&req.host) {
+        return Err(ApiErr(
+            StatusCode::NOT_FOUND,
+            "unknown_host",
+            format!("host {} is not in the inventory", req.host),
+        ));
+    }
+    let key = enrolment_key(&app, &req.host).map_err(|e| {
+        warn!(host = %req.host, "enrolment refused: {e}");
+        bad(
+            "no_key",
+            format!("host {} has no enrolment key here", req.host),
+        )
+    })?;
+    let want = e2et_model::api::hmac_sha256_hex(key.as_bytes(), ts, &body);
+    if !bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
+        warn!(host = %req.host, "enrolment with a wrong signature");
+        return Err(bad(
+            "bad_signature",
+            "signature does not match the host's enrolment key".into(),
+        ));
+    }
+    let skew = ts
+        .parse::<i64>()
+        .ok()
+        .map(|t| (chrono::Utc::now().timestamp() - t).abs());
+    let fresh = matches!(skew, Some(s) if s <= e2et_model::api::ENROL_MAX_SKEW_S);
+    if !fresh {
+        return Err(bad(
+            "stale",
+            format!(
+                "timestamp {ts:?} is not within {}s of the coordinator's clock",
+                e2et_model::api::ENROL_MAX_SKEW_S
+            ),
+        ));
+    }
+    let run = app.ctx.store.host_blocker(&req.host)?;
+    let run = match run {
+        Some(r) if r.mode == RunMode::Quick && r.state == RunState::Revalidate => r,
+        Some(r)
+            if r.mode == RunMode::Quick
+                && matches!(
+                    r.state,
+                    RunState::Queued | RunState::InventoryGate | RunState::PowerCycle
+                ) =>
+        {
+            return Err(ApiErr(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_yet",
+                format!("quick run {} is in {}; retry", r.id, r.state),
+            ))
+        }
+        Some(r) if r.mode == RunMode::Quick => {
+            return Err(ApiErr(
+                StatusCode::CONFLICT,
+                "past_enrolment",
+                format!(
+                    "quick run {} is in {}: it no longer takes an enrolment",
+                    r.id, r.state
+                ),
+            ))
+        }
+        _ => {
+            return Err(ApiErr(
+                StatusCode::NOT_FOUND,
+                "no_run",
+                format!("no quick run waits for {}", req.host),
+            ))
+        }
+    };
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let hash = hex::encode(sha256(&token));
+    if !app.ctx.store.enrol(&run.id, &req.boot_id, &hash).await? {
+        return Err(ApiErr(
+            StatusCode::CONFLICT,
+            "enrolled",
+            format!(
+                "boot {} already enrolled in run {}: one token per boot",
+                req.boot_id, run.id
+            ),
+        ));
+    }
+    app.ctx.live.token(&hash, &run.id);
+    info!(run = %run.id, host = %req.host, boot_id = %req.boot_id, "agent enrolled");
+    Ok(Json(e2et_model::api::EnrolResponse {
+        run_id: run.id,
+        token,
+    })
+    .into_response())
 }
 
 // ----------------------------------------------------------------- boot API
@@ -643,7 +788,8 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
     };
     let run = app.ctx.store.host_blocker(host)?;
     match run {
-        Some(r) if r.state.boots_netboot() => {
+        // A quick run boots the host's installed system: never the netboot.
+        Some(r) if r.mode == RunMode::Cold && r.state.boots_netboot() => {
             let mut raw = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
@@ -666,6 +812,9 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
         }
         other => {
             let why = match &other {
+                Some(r) if r.mode == RunMode::Quick => {
+                    format!("quick run {} boots the installed system", r.id)
+                }
                 Some(r) => format!("run {} is in {}, not booting", r.id, r.state),
                 None => "no active run".to_string(),
             };
@@ -834,7 +983,9 @@ fn new_run_id() -> String {
     )
 }
 
-/// `POST /api/v1/runs` — operator. Starts a cold run of a host of the inventory.
+/// `POST /api/v1/runs` — operator. Starts a run of a host of the inventory:
+/// cold (the whole lifecycle) or quick (power cycle and revalidation of the
+/// installed system, whose agent enrols with the host's key).
 async fn create_run(
     State(app): State<Shared>,
     h: HeaderMap,
@@ -848,18 +999,22 @@ async fn create_run(
             format!("invalid run request: {e}"),
         )
     })?;
-    if req.mode == RunMode::Quick {
-        return Err(ApiErr(
-            StatusCode::NOT_IMPLEMENTED,
-            "quick_unsupported",
-            "quick runs are not supported yet; start a cold run".into(),
-        ));
-    }
     let spec = app.ctx.inventory.hosts.get(&req.host).ok_or(ApiErr(
         StatusCode::NOT_FOUND,
         "unknown_host",
         format!("host {} is not in the inventory", req.host),
     ))?;
+    if req.mode == RunMode::Quick {
+        // Without the host's enrolment key the installed system's agent
+        // could never get a token: refuse now rather than time out later.
+        enrolment_key(&app, &req.host).map_err(|e| {
+            ApiErr(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_enrolment_key",
+                format!("a quick run of {} needs its enrolment key: {e}", req.host),
+            )
+        })?;
+    }
     if let Some(r) = app.ctx.store.host_blocker(&req.host)? {
         return Err(ApiErr(
             StatusCode::CONFLICT,
@@ -1073,7 +1228,7 @@ async fn run_action(
             crate::machine::Event::Hold(_)
         ) | (RunState::Holding, crate::machine::Event::Release(_))
     );
-    let to = crate::machine::next(run.state, &ev).ok().filter(|_| allowed).ok_or(ApiErr(
+    let to = crate::machine::next(run.mode, run.state, &ev).ok().filter(|_| allowed).ok_or(ApiErr(
         StatusCode::CONFLICT,
         "bad_state",
         format!("run {id} is {}; only failed or incomplete runs can be held, and only held runs released", run.state),
@@ -1094,17 +1249,20 @@ async fn run_action(
     Ok(Json(view(&app, row)?))
 }
 
-/// `GET /api/v1/hosts` — operator. Inventory hosts with their last run.
+/// `GET /api/v1/hosts` — operator. Inventory hosts with their last run and
+/// their last-known-good configuration.
 async fn hosts(State(app): State<Shared>, h: HeaderMap) -> R<Json<serde_json::Value>> {
     operator_read_auth(&app, &h)?;
     let mut out = serde_json::Map::new();
     for (name, spec) in &app.ctx.inventory.hosts {
         let last = app.ctx.store.last_run(name)?;
+        let lkg = app.ctx.store.last_known_good(name)?;
         out.insert(
             name.clone(),
             serde_json::json!({
                 "mac": spec.mac, "ip": spec.ip, "fqdn": spec.fqdn,
                 "requiredZone": spec.required_zone,
+                "lastKnownGood": lkg.map(|l| serde_json::json!({"run": l.run_id, "revision": l.revision, "promotedAt": l.promoted_at})),
                 "lastRun": last.map(|r| serde_json::json!({"id": r.id, "state": r.state, "verdict": r.verdict, "score": r.score, "zone": r.zone, "note": r.note})),
             }),
         );

@@ -7,7 +7,7 @@ use e2et_model::api::RunEvent;
 use e2et_model::check::{Check, Gate, Outcome, Severity};
 use e2et_model::inventory::{HostSpec, Inventory};
 use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
-use e2et_model::{RunMode, RunState};
+use e2et_model::{RunMode, RunState, Verdict};
 use e2et_pdu::{Feed, Poll, PowerDriver, PowerState, StepLog};
 use e2et_score::{
     assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
@@ -114,6 +114,7 @@ impl Ctx {
                 &row.id,
                 crate::live::LiveRun {
                     host: row.host.clone(),
+                    mode: row.mode,
                     state: row.state,
                     spec: Arc::new(spec),
                     boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
@@ -168,6 +169,7 @@ impl Ctx {
             id,
             crate::live::LiveRun {
                 host: host.to_string(),
+                mode,
                 state: RunState::Queued,
                 spec: Arc::new(spec.clone()),
                 boots: vec![],
@@ -394,7 +396,7 @@ pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
             warn!(run = %r.id, "{why}");
             ctx.transition(
                 &r.id,
-                next(r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
+                next(r.mode, r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
                 &why,
             )
             .await?;
@@ -459,8 +461,8 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
         if !matches!(run.state, RunState::Queued | RunState::InventoryGate) {
             crate::console::start(ctx, run_id, &run.spec);
         }
-        let ev = perform(ctx, run_id, run.state, &run.spec).await?;
-        let to = match next(run.state, &ev) {
+        let ev = perform(ctx, run_id, run.mode, run.state, &run.spec).await?;
+        let to = match next(run.mode, run.state, &ev) {
             Ok(t) => t,
             Err(e) => {
                 error!(error = %e, "engine bug: holding the run");
@@ -542,10 +544,11 @@ where
 async fn perform(
     ctx: &Ctx,
     run_id: &str,
+    mode: RunMode,
     state: RunState,
     spec: &HostSpec,
 ) -> Result<Event, StoreError> {
-    Ok(match action_for(state) {
+    Ok(match action_for(mode, state) {
         Action::Nothing => Event::Done(String::from("run started")),
         Action::CheckInventory => check_inventory(ctx, run_id, spec).await?,
         Action::PowerOnCold => {
@@ -644,7 +647,7 @@ async fn perform(
             }
         }
         Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, seq).await?,
-        Action::SoftOffAndCycle => {
+        Action::Cycle { soft } => {
             let feeds = match ctx.feeds(spec) {
                 Ok(f) => f,
                 Err(e) => return Ok(Event::Failed(e)),
@@ -658,7 +661,7 @@ async fn perform(
             };
             let r = async {
                 let off_done = steps_done(ctx, run_id, state, "off", &feeds)?;
-                if !off_done && !steps_done(ctx, run_id, state, "soft_off", &feeds)? {
+                if soft && !off_done && !steps_done(ctx, run_id, state, "soft_off", &feeds)? {
                     // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
                     let how = soft_off(ctx, run_id, &feeds).await;
                     for f in &feeds {
@@ -689,18 +692,29 @@ async fn perform(
             }
             .await;
             match r {
-                Ok(()) => Event::Done("power cycle: off read back, on read back".into()),
+                Ok(()) if soft => Event::Done("power cycle: off read back, on read back".into()),
+                Ok(()) => Event::Done(
+                    "power cycle: off read back, on read back (quick run: no agent of this run was up to take a soft off)".into(),
+                ),
                 Err(e) => Event::Failed(format!("power cycle failed: {e}")),
             }
         }
-        Action::AwaitRevalidation => {
+        Action::AwaitRevalidation(seq) => {
             let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
-                Ok(ctx.live.get(run_id).is_some_and(|r| r.boots.len() >= 2))
+                Ok(ctx
+                    .live
+                    .get(run_id)
+                    .is_some_and(|r| r.boots.len() as u32 >= seq))
             })
             .await?;
             if !ok {
+                let which = if mode == RunMode::Quick {
+                    "the installed system's agent (enrolled)"
+                } else {
+                    "a second boot"
+                };
                 let why = format!(
-                    "no hello from a second boot within {}s after the power cycle: {}",
+                    "no hello from {which} within {}s after the power cycle: {}",
                     ctx.cfg.hello_timeout.as_secs(),
                     crate::diagnose::trail(ctx, run_id, spec)
                 );
@@ -713,7 +727,7 @@ async fn perform(
                         "host came back after the power cycle",
                         Gate::FirstBoot,
                         Outcome::Fail,
-                        "hello from boot 2",
+                        &format!("hello from boot {seq}"),
                         "no hello",
                         why.clone(),
                     )],
@@ -721,11 +735,11 @@ async fn perform(
                 .await?;
                 Event::TimedOut(why)
             } else {
-                await_facts(ctx, run_id, spec, 2).await?
+                await_facts(ctx, run_id, spec, seq).await?
             }
         }
         Action::BuildReport => {
-            let report = build_report(ctx, run_id, spec)?;
+            let (report, promote) = build_report(ctx, run_id, spec)?;
             let json = e2et_score::render::json(&report);
             ctx.store
                 .finish(
@@ -734,8 +748,12 @@ async fn perform(
                     report.score,
                     report.zone.as_str(),
                     &json,
+                    promote.as_deref(),
                 )
                 .await?;
+            if let Some(rev) = &promote {
+                info!(revision = %rev, "promoted to the host's last-known-good");
+            }
             Event::Verdict(report.verdict)
         }
     })
@@ -910,12 +928,14 @@ async fn await_facts(
     )))
 }
 
-/// Builds the report from what the store holds (pure over the stored rows).
+/// Builds the report from what the store holds (pure over the stored rows),
+/// and the configuration revision to promote to the host's last-known-good:
+/// only a passed cold run promotes, what its last boot ran.
 pub fn build_report(
     ctx: &Ctx,
     run_id: &str,
     spec: &HostSpec,
-) -> Result<e2et_model::Report, StoreError> {
+) -> Result<(e2et_model::Report, Option<String>), StoreError> {
     let run = ctx
         .store
         .run(run_id)?
@@ -980,6 +1000,11 @@ pub fn build_report(
             })
             .collect::<Vec<_>>()
             .join("; "),
+        quick_boot_after_cycle: if run.mode == RunMode::Quick {
+            quick_boot_after_cycle(ctx, run_id, &facts, &cycle_steps)?
+        } else {
+            None
+        },
     };
     let mut rc = run_checks(spec, &obs);
     let extra: Vec<Check> = serde_json::from_str(&run.engine_checks)?;
@@ -1012,7 +1037,7 @@ pub fn build_report(
             d
         },
     };
-    Ok(assemble_report(
+    let mut report = assemble_report(
         rf,
         validations,
         rc,
@@ -1023,7 +1048,88 @@ pub fn build_report(
             transitions,
             power_steps: steps.into_iter().map(|(_, s)| s).collect(),
         },
-    ))
+    );
+    let revision = facts
+        .iter()
+        .max_by_key(|(seq, _, _)| *seq)
+        .and_then(|(_, _, f)| e2et_score::configuration_revision(f));
+    let lkg = ctx.store.last_known_good(&run.host)?;
+    let kept = match &lkg {
+        Some(l) => format!(
+            "last-known-good stays {} (run {}, {})",
+            l.revision, l.run_id, l.promoted_at
+        ),
+        None => "the host has no last-known-good yet".to_string(),
+    };
+    let promote = match (report.verdict, run.mode, revision) {
+        (Verdict::Passed, RunMode::Cold, Some(rev)) => {
+            report
+                .reasons
+                .push(format!("last-known-good: {rev} (promoted by this run)"));
+            Some(rev)
+        }
+        (Verdict::Passed, RunMode::Cold, None) => {
+            report.reasons.push(format!(
+                "passed, but the host shows no configuration revision (a NixOS system, os-release IMAGE_ID with IMAGE_VERSION or BUILD_ID, or a package set): nothing to promote; {kept}"
+            ));
+            None
+        }
+        (_, RunMode::Quick, rev) => {
+            report.reasons.push(format!(
+                "quick runs never promote: {kept}{}",
+                rev.map(|r| format!("; this boot runs {r}"))
+                    .unwrap_or_default()
+            ));
+            None
+        }
+        _ => None,
+    };
+    Ok((report, promote))
+}
+
+/// A quick run's one boot: did its kernel start after the power cycle's
+/// outlet read back off? Kernel start = when its facts arrived minus the
+/// uptime they carry (both measured without trusting the host's clock).
+fn quick_boot_after_cycle(
+    ctx: &Ctx,
+    run_id: &str,
+    facts: &[(u32, String, e2et_model::Facts)],
+    cycle_steps: &[&PowerStep],
+) -> Result<Option<(bool, String)>, StoreError> {
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    let off = cycle_steps
+        .iter()
+        .filter(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"))
+        .filter_map(|s| parse(&s.at))
+        .max();
+    let Some((seq, _, f)) = facts.iter().find(|(seq, _, _)| *seq == 1) else {
+        return Ok(None);
+    };
+    let received = ctx
+        .store
+        .facts_received_at(run_id, *seq)?
+        .as_deref()
+        .and_then(parse);
+    Ok(Some(match (off, received) {
+        (Some(off), Some(received)) => {
+            let up = chrono::Duration::milliseconds((f.first_boot.uptime_s * 1000.0) as i64);
+            let started = received - up;
+            (
+                started > off,
+                format!(
+                    "kernel started about {} (facts at {}, uptime {:.1}s); outlet read back off at {}",
+                    started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    received.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    f.first_boot.uptime_s,
+                    off.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+            )
+        }
+        _ => (
+            false,
+            "no off read back in the power cycle, or no facts time: the reboot cannot be placed after the cycle".into(),
+        ),
+    }))
 }
 
 async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Event, StoreError> {

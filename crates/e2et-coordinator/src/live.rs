@@ -4,7 +4,7 @@
 //! applied here only after the store made it durable, and the whole view is
 //! rebuilt from the store when the coordinator starts.
 use e2et_model::inventory::HostSpec;
-use e2et_model::RunState;
+use e2et_model::{RunMode, RunState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
@@ -84,6 +84,7 @@ impl Contact {
 #[derive(Debug, Clone)]
 pub struct LiveRun {
     pub host: String,
+    pub mode: RunMode,
     pub state: RunState,
     pub spec: Arc<HostSpec>,
     /// (seq, boot_id), in order.
@@ -201,6 +202,7 @@ mod tests {
             "r1",
             LiveRun {
                 host: "a".into(),
+                mode: RunMode::Cold,
                 state: RunState::Queued,
                 spec: spec(),
                 boots: vec![],
@@ -235,6 +237,7 @@ mod tests {
             "r1",
             LiveRun {
                 host: "a".into(),
+                mode: RunMode::Cold,
                 state: RunState::FirstBoot,
                 spec: spec(),
                 boots: vec![],

@@ -1,6 +1,11 @@
-//! The run state machine as a table: (state, event) → next state. Pure; the
-//! engine persists each transition before running the new state's action.
-use e2et_model::{RunState, Verdict};
+//! The run state machine as a table: (mode, state, event) → next state. Pure;
+//! the engine persists each transition before running the new state's action.
+//!
+//! A cold run walks the whole lifecycle. A quick run skips power-on and
+//! provisioning: inventory gate → power cycle (no agent of the run is up to
+//! take a soft off) → revalidate (boot 1, the host's installed system, whose
+//! agent enrols) → report, at best transient.
+use e2et_model::{RunMode, RunState, Verdict};
 
 /// What ended the current state's action.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +31,18 @@ pub enum Action {
     AwaitHello(u32),
     CheckBootPath,
     AwaitFacts(u32),
-    SoftOffAndCycle,
-    AwaitRevalidation,
+    /// The power cycle; `soft`: ask boot 1's agent to power off first.
+    Cycle {
+        soft: bool,
+    },
+    /// A new boot after the cycle (this boot sequence), then its facts.
+    AwaitRevalidation(u32),
     BuildReport,
     Nothing,
 }
 
-pub fn action_for(s: RunState) -> Action {
+pub fn action_for(mode: RunMode, s: RunState) -> Action {
+    let quick = mode == RunMode::Quick;
     match s {
         RunState::Queued => Action::Nothing,
         RunState::InventoryGate => Action::CheckInventory,
@@ -40,8 +50,8 @@ pub fn action_for(s: RunState) -> Action {
         RunState::Provisioning => Action::AwaitHello(1),
         RunState::FirstBoot => Action::CheckBootPath,
         RunState::Validate => Action::AwaitFacts(1),
-        RunState::PowerCycle => Action::SoftOffAndCycle,
-        RunState::Revalidate => Action::AwaitRevalidation,
+        RunState::PowerCycle => Action::Cycle { soft: !quick },
+        RunState::Revalidate => Action::AwaitRevalidation(if quick { 1 } else { 2 }),
         RunState::Report => Action::BuildReport,
         _ => Action::Nothing,
     }
@@ -87,7 +97,11 @@ const TABLE: &[(RunState, &str, RunState)] = &[
     (RunState::Holding, "release", RunState::Released),
 ];
 
-pub fn next(from: RunState, e: &Event) -> Result<RunState, BadTransition> {
+pub fn next(mode: RunMode, from: RunState, e: &Event) -> Result<RunState, BadTransition> {
+    // A quick run goes from its inventory gate straight to the power cycle.
+    if mode == RunMode::Quick && from == RunState::InventoryGate && matches!(e, Event::Done(_)) {
+        return Ok(RunState::PowerCycle);
+    }
     if let Event::Verdict(v) = e {
         if from == RunState::Report {
             return Ok(match v {
@@ -117,6 +131,37 @@ pub fn next(from: RunState, e: &Event) -> Result<RunState, BadTransition> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn next(from: RunState, e: &Event) -> Result<RunState, BadTransition> {
+        super::next(RunMode::Cold, from, e)
+    }
+
+    #[test]
+    fn a_quick_run_skips_power_on_and_provisioning() {
+        let mut s = RunState::Queued;
+        let mut seen = vec![s];
+        while s != RunState::Report {
+            s = super::next(RunMode::Quick, s, &Event::Done(String::new())).unwrap();
+            seen.push(s);
+        }
+        use RunState::*;
+        assert_eq!(
+            seen,
+            [Queued, InventoryGate, PowerCycle, Revalidate, Report]
+        );
+        assert_eq!(
+            action_for(RunMode::Quick, PowerCycle),
+            Action::Cycle { soft: false }
+        );
+        assert_eq!(
+            action_for(RunMode::Quick, Revalidate),
+            Action::AwaitRevalidation(1)
+        );
+        assert_eq!(
+            super::next(RunMode::Quick, InventoryGate, &Event::Failed("x".into())),
+            Ok(Report)
+        );
+    }
 
     #[test]
     fn happy_path_walks_the_lifecycle_in_order() {
@@ -178,8 +223,19 @@ mod tests {
 
     #[test]
     fn each_state_has_its_action() {
-        assert_eq!(action_for(RunState::PowerCycle), Action::SoftOffAndCycle);
-        assert_eq!(action_for(RunState::Provisioning), Action::AwaitHello(1));
-        assert_eq!(action_for(RunState::Passed), Action::Nothing);
+        let cold = RunMode::Cold;
+        assert_eq!(
+            action_for(cold, RunState::PowerCycle),
+            Action::Cycle { soft: true }
+        );
+        assert_eq!(
+            action_for(cold, RunState::Revalidate),
+            Action::AwaitRevalidation(2)
+        );
+        assert_eq!(
+            action_for(cold, RunState::Provisioning),
+            Action::AwaitHello(1)
+        );
+        assert_eq!(action_for(cold, RunState::Passed), Action::Nothing);
     }
 }

@@ -86,8 +86,9 @@ struct ServeArgs {
     /// down before the outlet is cut (when the PDU cannot see the host off).
     #[arg(long, default_value_t = 10)]
     soft_off_grace_s: u64,
-    /// Directory of PDU secrets (`pdu-<name>-auth`, `pdu-<name>-priv`);
-    /// defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
+    /// Directory of secrets: PDU (`pdu-<name>-auth`, `pdu-<name>-priv`),
+    /// hosts' enrolment keys for quick runs (`agent-<host>`), notification
+    /// secrets; defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
     #[arg(long)]
     credentials_dir: Option<PathBuf>,
     /// Test hook: abort right after entering this state, or after writing
@@ -280,6 +281,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             initrd: a.initrd,
             cmdline: a.cmdline,
             operator_token_sha256,
+            credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
         },
     });
     let listener = tokio::net::TcpListener::bind(a.listen)

@@ -10,9 +10,7 @@
 use e2et_model::api::RunEvent;
 use e2et_model::report::PowerStep;
 use e2et_model::RunState;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -488,12 +486,7 @@ async fn check(r: reqwest::Result<reqwest::Response>) -> Result<(), String> {
 /// HMAC-SHA256 over `<timestamp>.<body>`, hex: what a receiver recomputes
 /// with the shared secret (and rejects if the timestamp is stale).
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    e2et_model::api::hmac_sha256_hex(secret.as_bytes(), timestamp, body)
 }
 
 /// The notice for a run event, with the report's reasons when it did not pass.

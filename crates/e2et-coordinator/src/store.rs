@@ -81,6 +81,15 @@ pub struct RunSummary {
 pub type Counts = Vec<(String, u64)>;
 
 /// A run not yet finished, with what the in-memory view needs of it.
+/// A host's last-known-good configuration: what its newest passing cold run
+/// observed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LastKnownGood {
+    pub run_id: String,
+    pub revision: String,
+    pub promoted_at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct LiveRunRow {
     pub run: RunRow,
@@ -282,6 +291,10 @@ CREATE TABLE IF NOT EXISTS boot_requests(
   id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, mac TEXT NOT NULL, run_id TEXT,
   decision TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS boot_requests_mac ON boot_requests(mac, id);
+CREATE TABLE IF NOT EXISTS enrolments(
+  run_id TEXT NOT NULL, boot_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY(run_id, boot_id));
+CREATE TABLE IF NOT EXISTS last_known_good(
+  host TEXT PRIMARY KEY, run_id TEXT NOT NULL, revision TEXT NOT NULL, promoted_at TEXT NOT NULL);
 ";
 
 fn parse_state(s: String) -> Result<RunState> {
@@ -469,6 +482,8 @@ impl Store {
         })
     }
 
+    /// Stores the run's report and, in the same transaction, promotes the
+    /// configuration revision it passed with to its host's last-known-good.
     pub fn finish(
         &self,
         id: &str,
@@ -476,19 +491,74 @@ impl Store {
         score: f64,
         zone: &str,
         report_json: &str,
+        promote: Option<&str>,
     ) -> Pending<()> {
-        let (id, verdict, zone, report_json) = (
+        let (id, verdict, zone, report_json, promote, t) = (
             id.to_string(),
             verdict.to_string(),
             zone.to_string(),
             report_json.to_string(),
+            promote.map(str::to_string),
+            now(),
         );
         self.write(move |c| {
             c.prepare_cached(
                 "UPDATE runs SET verdict = ?2, score = ?3, zone = ?4, report_json = ?5 WHERE id = ?1",
             )?
             .execute(params![id, verdict, score, zone, report_json])?;
+            if let Some(rev) = &promote {
+                c.prepare_cached(
+                    "INSERT INTO last_known_good(host, run_id, revision, promoted_at)
+                     SELECT host, id, ?2, ?3 FROM runs WHERE id = ?1
+                     ON CONFLICT(host) DO UPDATE SET run_id = excluded.run_id,
+                       revision = excluded.revision, promoted_at = excluded.promoted_at",
+                )?
+                .execute(params![id, rev, t])?;
+            }
             Ok(())
+        })
+    }
+
+    /// The configuration a host last passed a cold run with.
+    pub fn last_known_good(&self, host: &str) -> Result<Option<LastKnownGood>> {
+        Ok(self
+            .c()
+            .prepare_cached(
+                "SELECT run_id, revision, promoted_at FROM last_known_good WHERE host = ?1",
+            )?
+            .query_row([host], |r| {
+                Ok(LastKnownGood {
+                    run_id: r.get(0)?,
+                    revision: r.get(1)?,
+                    promoted_at: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Hands a boot of a run its token (hash stored), once: `false` when this
+    /// boot already enrolled (a second claim for it is refused).
+    pub fn enrol(&self, run_id: &str, boot_id: &str, token_hash: &str) -> Pending<bool> {
+        let (run_id, boot_id, token_hash, t) = (
+            run_id.to_string(),
+            boot_id.to_string(),
+            token_hash.to_string(),
+            now(),
+        );
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO enrolments(run_id, boot_id, at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![run_id, boot_id, t])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![token_hash, run_id, t])?;
+            Ok(true)
         })
     }
 
@@ -694,6 +764,15 @@ impl Store {
             .execute(params![token_hash, run_id, t])?;
             Ok(())
         })
+    }
+
+    /// When a boot's facts arrived (the coordinator's clock).
+    pub fn facts_received_at(&self, run_id: &str, seq: u32) -> Result<Option<String>> {
+        Ok(self
+            .c()
+            .prepare_cached("SELECT received_at FROM facts WHERE run_id = ?1 AND boot_seq = ?2")?
+            .query_row(params![run_id, seq], |r| r.get(0))
+            .optional()?)
     }
 
     /// The run a token hash belongs to.
@@ -1089,7 +1168,9 @@ mod tests {
                 .wait()
                 .unwrap();
         }
-        s.finish("r2", "passed", 1.0, "p99", "{}").wait().unwrap();
+        s.finish("r2", "passed", 1.0, "p99", "{}", None)
+            .wait()
+            .unwrap();
         let ids = |v: Vec<RunSummary>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(s.recent_runs(2, None).unwrap()), ["r4", "r3"]);
         assert_eq!(ids(s.recent_runs(2, Some("r3")).unwrap()), ["r2", "r1"]);
@@ -1098,5 +1179,45 @@ mod tests {
         let r2 = &s.recent_runs(1, Some("r3")).unwrap()[0];
         assert!(r2.has_report && r2.verdict.as_deref() == Some("passed"));
         assert_eq!(s.last_run("vm1").unwrap().unwrap().id, "r4");
+    }
+
+    #[test]
+    fn last_known_good_moves_only_with_a_promotion_and_enrolment_is_once_per_boot() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.db")).unwrap();
+        for i in 0..3 {
+            s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
+                .wait()
+                .unwrap();
+        }
+        assert!(s.last_known_good("vm1").unwrap().is_none());
+        s.finish("r0", "passed", 1.0, "p99", "{}", Some("image a 1"))
+            .wait()
+            .unwrap();
+        s.finish("r1", "transient", 1.0, "p99", "{}", None)
+            .wait()
+            .unwrap();
+        let l = s.last_known_good("vm1").unwrap().unwrap();
+        assert_eq!(
+            (l.run_id.as_str(), l.revision.as_str()),
+            ("r0", "image a 1")
+        );
+        s.finish("r2", "passed", 1.0, "p99", "{}", Some("image a 2"))
+            .wait()
+            .unwrap();
+        let l = s.last_known_good("vm1").unwrap().unwrap();
+        assert_eq!(
+            (l.run_id.as_str(), l.revision.as_str()),
+            ("r2", "image a 2")
+        );
+
+        assert!(s.enrol("r1", "b1", "h1").wait().unwrap());
+        assert!(!s.enrol("r1", "b1", "h2").wait().unwrap());
+        assert!(s.enrol("r1", "b2", "h3").wait().unwrap());
+        assert_eq!(s.token_run("h1").unwrap().unwrap().0, "r1");
+        assert!(
+            s.token_run("h2").unwrap().is_none(),
+            "a refused enrolment leaves no token"
+        );
     }
 }

@@ -11,6 +11,8 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use tower::ServiceExt;
 
+const ENROL_KEY: &str = "fuzz-key";
+
 fn app(dir: &std::path::Path) -> axum::Router {
     let inv = Inventory::from_json(
         &serde_json::json!({
@@ -48,6 +50,8 @@ fn app(dir: &std::path::Path) -> axum::Router {
     let drivers = e2et_pdu::drivers::for_inventory(&inv, &Default::default());
     let ctx = Arc::new(Ctx::new(store, inv, drivers, EngineConfig::default()).unwrap());
     std::fs::create_dir_all(dir.join("art")).unwrap();
+    std::fs::create_dir_all(dir.join("creds")).unwrap();
+    std::fs::write(dir.join("creds/agent-vm1"), ENROL_KEY).unwrap();
     router(Arc::new(App {
         ctx,
         cfg: AppConfig {
@@ -57,6 +61,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
             initrd: "i".into(),
             cmdline: String::new(),
             operator_token_sha256: None,
+            credentials_dir: Some(dir.join("creds")),
         },
     }))
 }
@@ -108,6 +113,13 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         ".{0,60}".prop_map(|b| serde_json::json!({"run_id": "r1", "boot_id": b})
             .to_string()
             .into_bytes()),
+        (
+            prop_oneof![Just("vm1".to_string()), ".{0,20}".prop_map(String::from)],
+            ".{0,60}"
+        )
+            .prop_map(|(h, b)| serde_json::json!({"host": h, "boot_id": b})
+                .to_string()
+                .into_bytes()),
         json_value().prop_map(|v| v.to_string().into_bytes()),
         prop::collection::vec(any::<u8>(), 0..512),
     ]
@@ -119,6 +131,7 @@ fn route() -> impl Strategy<Value = (Method, String)> {
         Just((Method::POST, "/api/v1/agent/hello".to_string())),
         Just((Method::POST, "/api/v1/agent/facts".to_string())),
         Just((Method::POST, "/api/v1/agent/heartbeat".to_string())),
+        Just((Method::POST, "/api/v1/agent/enrol".to_string())),
         Just((Method::POST, "/api/v1/runs".to_string())),
         Just((Method::GET, "/api/v1/runs".to_string())),
         Just((Method::GET, "/api/v1/hosts".to_string())),
@@ -142,6 +155,7 @@ proptest! {
         body in body(),
         token in prop_oneof![Just(None), Just(Some("good-token".to_string())), "[ -~]{0,40}".prop_map(Some)],
         json_ct in any::<bool>(),
+        signed in prop_oneof![Just(None), Just(Some(0i64)), any::<i64>().prop_map(Some)],
     ) {
         let d = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -152,6 +166,14 @@ proptest! {
             }
             if let Some(t) = &token {
                 req = req.header("authorization", format!("Bearer {t}"));
+            }
+            // Enrolment signed with the host's key, at now + an offset.
+            if let Some(off) = signed {
+                let ts = chrono::Utc::now().timestamp().saturating_add(off).to_string();
+                let sig = e2et_model::api::hmac_sha256_hex(ENROL_KEY.as_bytes(), &ts, &body);
+                req = req
+                    .header(e2et_model::api::ENROL_TIMESTAMP_HEADER, ts)
+                    .header(e2et_model::api::ENROL_SIGNATURE_HEADER, format!("sha256={sig}"));
             }
             let req = req.body(Body::from(body.clone())).unwrap();
             app(d.path()).oneshot(req).await.unwrap().status()

@@ -65,6 +65,48 @@ pub struct HeartbeatResponse {
     pub command: AgentCommand,
 }
 
+/// `POST /api/v1/agent/enrol` — how an agent on a host's installed system
+/// (not booted through this coordinator's netboot script, so without a run
+/// token on its kernel command line) gets one for a quick run. The body is
+/// signed with the host's enrolment key (a file on the host and, as
+/// `agent-<host>`, in the coordinator's credentials directory):
+/// [`ENROL_TIMESTAMP_HEADER`] carries the Unix time and
+/// [`ENROL_SIGNATURE_HEADER`] `sha256=<hex>` of [`hmac_sha256_hex`] over
+/// `<timestamp>.<body>`. One token is handed out per boot of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// The host's inventory name.
+    pub host: String,
+    /// `/proc/sys/kernel/random/boot_id` of the boot asking.
+    pub boot_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub run_id: String,
+    /// The run token for this boot (the agent then says hello with it).
+    pub token: String,
+}
+
+pub const ENROL_TIMESTAMP_HEADER: &str = "x-e2et-timestamp";
+pub const ENROL_SIGNATURE_HEADER: &str = "x-e2et-signature-256";
+/// How far the signed timestamp may be from the coordinator's clock.
+pub const ENROL_MAX_SKEW_S: i64 = 300;
+
+/// HMAC-SHA256 over `<timestamp>.<body>`, hex: the signature of enrolment
+/// requests and of webhook notices (the receiver recomputes it with the
+/// shared secret and refuses a stale timestamp).
+pub fn hmac_sha256_hex(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// `POST /api/v1/runs`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -125,7 +125,7 @@ pub struct FirstBootFacts {
     pub uptime_s: f64,
     /// `systemd`, `openrc`, `sysvinit`, `busybox`, or `unknown (<comm of PID 1>)`.
     pub init: String,
-    /// `/etc/os-release`: ID, VERSION_ID, PRETTY_NAME.
+    /// `/etc/os-release`: ID, VERSION_ID, PRETTY_NAME, IMAGE_ID, IMAGE_VERSION, BUILD_ID.
     pub os: Observed<OsRelease>,
     /// `/proc/consoles`.
     pub consoles: Vec<Console>,
@@ -140,6 +140,15 @@ pub struct OsRelease {
     pub id: String,
     pub version_id: Option<String>,
     pub pretty_name: Option<String>,
+    /// `IMAGE_ID` and `IMAGE_VERSION` of an image-based system (a netboot
+    /// image, an appliance): which build this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_version: Option<String>,
+    /// `BUILD_ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]

@@ -102,6 +102,9 @@ pub fn parse_os_release(s: &str) -> OsRelease {
             "ID" => o.id = v,
             "VERSION_ID" => o.version_id = Some(v),
             "PRETTY_NAME" => o.pretty_name = Some(v),
+            "IMAGE_ID" => o.image_id = Some(v),
+            "IMAGE_VERSION" => o.image_version = Some(v),
+            "BUILD_ID" => o.build_id = Some(v),
             _ => {}
         }
     }

@@ -199,7 +199,7 @@ pub fn healthy_facts(spec: &HostSpec, run_id: &str, boot_id: &str) -> Facts {
             os: Observed::ok(OsRelease {
                 id: e.first_boot.os.clone().unwrap_or_else(|| "debian".into()),
                 version_id: Some("12".into()),
-                pretty_name: None,
+                ..Default::default()
             }),
             consoles: vec![Console {
                 name: serial,

@@ -175,10 +175,15 @@ pub fn assemble_report(
         lifecycle_missing.push(format!("lifecycle did not complete: {a}"));
     }
     let lc = &rf.lifecycle;
-    let expect_boots = 2;
-    if lc.boots < expect_boots || lc.validations < 2 {
+    // A cold run boots twice (provisioned, then after the cycle); a quick
+    // run once (its installed system, after the cycle).
+    let expect_boots = match rf.mode {
+        RunMode::Cold => 2,
+        RunMode::Quick => 1,
+    };
+    if lc.boots < expect_boots || lc.validations < expect_boots {
         lifecycle_missing.push(format!(
-            "lifecycle incomplete: {} boot(s), {} validation(s) of 2",
+            "lifecycle incomplete: {} boot(s), {} validation(s) of {expect_boots}",
             lc.boots, lc.validations
         ));
     }
@@ -418,6 +423,41 @@ mod tests {
         };
         let r = assemble_report(rf(lc, RunMode::Quick), vec![v1, v2], vec![], info());
         assert_eq!(r.verdict, Verdict::Transient);
+    }
+
+    #[test]
+    fn a_quick_run_needs_its_one_boot_and_its_cycle() {
+        let v1 = score_validation(&Policy::default(), 1, "a", good());
+        let lc = LifecycleCounts {
+            provisionings: 0,
+            power_cycles: 1,
+            boots: 1,
+            validations: 1,
+        };
+        let r = assemble_report(
+            rf(lc.clone(), RunMode::Quick),
+            vec![v1.clone()],
+            vec![],
+            info(),
+        );
+        assert_eq!(r.verdict, Verdict::Transient, "{:?}", r.reasons);
+        let no_cycle = LifecycleCounts {
+            power_cycles: 0,
+            ..lc.clone()
+        };
+        let r = assemble_report(rf(no_cycle, RunMode::Quick), vec![v1], vec![], info());
+        assert_eq!(r.verdict, Verdict::Incomplete);
+        let no_facts = LifecycleCounts {
+            validations: 0,
+            ..lc
+        };
+        let r = assemble_report(rf(no_facts, RunMode::Quick), vec![], vec![], info());
+        assert_eq!(r.verdict, Verdict::Incomplete, "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].contains("0 validation(s) of 1"),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]

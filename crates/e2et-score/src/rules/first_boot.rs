@@ -53,6 +53,38 @@ pub fn drift(spec: &HostSpec, facts: &Facts) -> Vec<String> {
     d
 }
 
+/// The configuration a boot runs, as one string: what a passing cold run
+/// promotes to the host's last-known-good. NixOS: the system store path (and
+/// the flake revision when the system records it); an image-based system:
+/// os-release's IMAGE_ID and IMAGE_VERSION (or BUILD_ID); dpkg and Gentoo:
+/// the sha256 of the installed package set. `None` when the host shows none
+/// of these: then nothing can be promoted.
+pub fn configuration_revision(facts: &Facts) -> Option<String> {
+    let fb = &facts.first_boot;
+    if let Some(p) = fb.package_profile.value() {
+        if p.kind == "nixos" {
+            if let Some(sys) = p.current_system.as_ref().or(p.booted_system.as_ref()) {
+                return Some(match &p.configuration_revision {
+                    Some(r) => format!("nixos {sys} rev {r}"),
+                    None => format!("nixos {sys}"),
+                });
+            }
+        }
+    }
+    if let Some(o) = fb.os.value() {
+        let version = o.image_version.as_ref().or(o.build_id.as_ref());
+        match (&o.image_id, version) {
+            (Some(id), Some(v)) => return Some(format!("image {id} {v}")),
+            (None, Some(v)) if o.build_id.is_some() => return Some(format!("{} build {v}", o.id)),
+            _ => {}
+        }
+    }
+    let p = fb.package_profile.value()?;
+    p.set_sha256
+        .as_ref()
+        .map(|h| format!("{} packages sha256:{h}", p.kind))
+}
+
 fn profile_text(p: &PackageProfile) -> String {
     match p.kind.as_str() {
         "nixos" => format!(

@@ -16,7 +16,7 @@ mod platform;
 mod service;
 mod storage;
 
-pub use first_boot::drift;
+pub use first_boot::{configuration_revision, drift};
 
 /// What a rule needs to know besides the spec and the facts.
 #[derive(Debug, Clone)]
@@ -275,6 +275,11 @@ pub struct RunObservations {
     /// device; `Some(false)` when a step failed; `None` when no cycle ran.
     pub power_cycle_verified: Option<bool>,
     pub power_cycle_evidence: String,
+    /// A quick run has one boot, after the cycle: whether its kernel started
+    /// after the outlet read back off (facts' uptime against the time they
+    /// arrived), with the figures. `None` for cold runs, which compare two
+    /// boot ids instead.
+    pub quick_boot_after_cycle: Option<(bool, String)>,
 }
 
 /// Checks about the run as a whole.
@@ -307,6 +312,55 @@ pub fn run_checks(spec: &HostSpec, obs: &RunObservations) -> Vec<Check> {
         ),
     });
 
+    if let Some((after, evidence)) = &obs.quick_boot_after_cycle {
+        // A quick run: one boot, on the host's installed system. Its reboot
+        // is proven by when its kernel started; persistence across a cycle
+        // needs a boot on each side of it, which only a cold run has.
+        out.push(
+            C::new(
+                "first_boot.reboot_observed",
+                "the kernel started after the power cycle cut the outlet",
+                Gate::FirstBoot,
+            )
+            .hard()
+            .compare(
+                *after,
+                "kernel start after the outlet read back off".into(),
+                if *after {
+                    "after".into()
+                } else {
+                    "before: the host did not reboot".into()
+                },
+                evidence.clone(),
+            ),
+        );
+        for path in &spec.expect.persistent_paths {
+            out.push(
+                C::new(
+                    format!("storage.persistent.unchanged:{path}"),
+                    format!("{path} unchanged across the power cycle"),
+                    Gate::Storage,
+                )
+                .hard()
+                .finish(
+                    Outcome::NotApplicable {
+                        reason: "quick run: one boot, after the cycle; persistence across a power cycle is shown by a cold run".into(),
+                    },
+                    Some("same digest on both boots".into()),
+                    None,
+                    format!(
+                        "boot 1: {}",
+                        obs.persistence
+                            .get(&1)
+                            .and_then(|m| m.get(path))
+                            .map_or("missing".into(), describe_digest)
+                    ),
+                ),
+            );
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        return out;
+    }
     let b1 = obs.boots.iter().find(|(s, _)| *s == 1).map(|(_, b)| b);
     let b2 = obs.boots.iter().find(|(s, _)| *s == 2).map(|(_, b)| b);
     let rb = C::new(
@@ -695,6 +749,47 @@ mod tests {
     }
 
     #[test]
+    fn the_configuration_revision_comes_from_nixos_an_image_or_the_package_set() {
+        let mut f = facts(&"a".repeat(36), "h1");
+        f.first_boot.package_profile = Observed::na("no package database");
+        f.first_boot.os = Observed::ok(OsRelease {
+            id: "debian".into(),
+            ..Default::default()
+        });
+        assert_eq!(configuration_revision(&f), None);
+        f.first_boot.os = Observed::ok(OsRelease {
+            id: "e2et-lab".into(),
+            image_id: Some("e2et-lab-netboot".into()),
+            image_version: Some("3f2a".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            configuration_revision(&f).as_deref(),
+            Some("image e2et-lab-netboot 3f2a")
+        );
+        f.first_boot.package_profile = Observed::ok(PackageProfile {
+            kind: "nixos".into(),
+            current_system: Some("/nix/store/bbb-nixos-system-k10".into()),
+            configuration_revision: Some("0123abc".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            configuration_revision(&f).as_deref(),
+            Some("nixos /nix/store/bbb-nixos-system-k10 rev 0123abc")
+        );
+        f.first_boot.os = Observed::na("none");
+        f.first_boot.package_profile = Observed::ok(PackageProfile {
+            kind: "dpkg".into(),
+            set_sha256: Some("beef".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            configuration_revision(&f).as_deref(),
+            Some("dpkg packages sha256:beef")
+        );
+    }
+
+    #[test]
     fn performance_below_baseline_fails_and_unmeasured_is_not_run() {
         let mut s = spec();
         s.expect.performance = serde_json::from_value(serde_json::json!(
@@ -775,6 +870,28 @@ mod tests {
             c.evidence
         );
         assert!(get(&cs, "first_boot.reboot_observed").passed());
+    }
+
+    #[test]
+    fn a_quick_run_proves_its_reboot_by_the_kernel_start() {
+        let mut obs = RunObservations {
+            boots: vec![(1, "a".into())],
+            power_cycle_verified: Some(true),
+            quick_boot_after_cycle: Some((
+                true,
+                "kernel started 12:00:05, off read 12:00:01".into(),
+            )),
+            ..Default::default()
+        };
+        obs.persistence.insert(1, facts("a", "aaaa").persistence);
+        let cs = run_checks(&spec(), &obs);
+        assert!(get(&cs, "first_boot.reboot_observed").passed());
+        let p = get(&cs, "storage.persistent.unchanged:/persist/id");
+        assert!(matches!(p.outcome, Outcome::NotApplicable { .. }), "{p:?}");
+        assert!(p.evidence.contains("aaaa"), "{}", p.evidence);
+        obs.quick_boot_after_cycle = Some((false, "kernel started before".into()));
+        let cs = run_checks(&spec(), &obs);
+        assert!(get(&cs, "first_boot.reboot_observed").hard_failed());
     }
 
     #[test]
