@@ -1,6 +1,9 @@
 # services.e2et.agent: the probe agent, started at boot when the kernel command
 # line carries e2et.coordinator= (put there by the coordinator's boot script).
-# Used by the netboot image and by installed NixOS hosts alike.
+# Used by the netboot image and by installed NixOS hosts alike. With
+# `enrol.enable`, an installed host's own boots (no e2et.coordinator=) enrol
+# with the host's key for a quick run that waits for them, and exit when none
+# does.
 {
   config,
   lib,
@@ -29,6 +32,42 @@ in
       description = "How long the agent keeps retrying an unreachable coordinator before it gives up.";
     };
 
+    enrol = {
+      enable = lib.mkEnableOption "enrolment of the installed system's boots for quick runs (signed with the host's key)";
+
+      coordinator = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "http://10.20.0.5:8080";
+        description = "The coordinator's URL, as hosts reach it.";
+      };
+
+      host = lib.mkOption {
+        type = lib.types.str;
+        default = config.networking.hostName;
+        defaultText = lib.literalExpression "config.networking.hostName";
+        description = "This host's name in the inventory.";
+      };
+
+      keyFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "/run/keys/e2et-enrol";
+        description = ''
+          File holding this host's enrolment key (the coordinator holds the
+          same key in services.e2et.coordinator.agentEnrolmentKeyFiles),
+          passed to the agent as a systemd credential. Must not be in the Nix
+          store.
+        '';
+      };
+
+      waitSeconds = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 120;
+        description = "How long to retry while the coordinator is unreachable or the quick run is still cycling.";
+      };
+    };
+
     extraPackages = lib.mkOption {
       type = lib.types.listOf lib.types.package;
       default = with pkgs; [
@@ -43,6 +82,59 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = !cfg.enrol.enable || (cfg.enrol.coordinator != null && cfg.enrol.keyFile != null);
+        message = "services.e2et.agent.enrol: coordinator and keyFile must be set.";
+      }
+      {
+        assertion =
+          cfg.enrol.keyFile == null
+          || (lib.hasPrefix "/" cfg.enrol.keyFile && !lib.hasPrefix "${builtins.storeDir}/" cfg.enrol.keyFile);
+        message = "services.e2et.agent.enrol.keyFile must be an absolute path outside the Nix store.";
+      }
+    ];
+
+    # An installed system's own boot: enrol for a quick run, if one waits.
+    systemd.services.e2et-agent-enrol = lib.mkIf cfg.enrol.enable {
+      description = "e2et probe agent (quick-run enrolment of the installed system)";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "sshd.service"
+        "sssd.service"
+        "time-sync.target"
+      ];
+      unitConfig.ConditionKernelCommandLine = "!e2et.coordinator";
+      path = [ "/run/current-system/sw" ] ++ cfg.extraPackages ++ [ config.systemd.package ];
+      serviceConfig = {
+        Type = "exec";
+        ExecStart = lib.escapeShellArgs [
+          (lib.getExe' cfg.package "e2et-probe")
+          "agent"
+          "--enrol"
+          cfg.enrol.coordinator
+          "--host"
+          cfg.enrol.host
+          "--key-file"
+          "%d/enrol-key"
+          "--heartbeat-s"
+          (toString cfg.heartbeatSeconds)
+          "--retry-s"
+          (toString cfg.enrol.waitSeconds)
+          "--poweroff-cmd"
+          "systemctl poweroff"
+          "--reboot-cmd"
+          "systemctl reboot"
+        ];
+        LoadCredential = [ "enrol-key:${toString cfg.enrol.keyFile}" ];
+        # As the netboot agent: root, to read what only root may.
+        Restart = "on-failure";
+        RestartSec = 5;
+      };
+    };
+
     systemd.services.e2et-agent = {
       description = "e2et probe agent";
       wantedBy = [ "multi-user.target" ];

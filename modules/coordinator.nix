@@ -101,10 +101,15 @@ let
       ) cfg.notifications;
     }
   );
+  # Each host's enrolment key (quick runs), as the credential agent-<host>.
+  agentSecrets = lib.mapAttrs' (
+    host: f: lib.nameValuePair "agent-${host}" f
+  ) cfg.agentEnrolmentKeyFiles;
   secretFiles =
     lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile
     ++ lib.attrValues pduSecrets
-    ++ lib.attrValues notifySecrets;
+    ++ lib.attrValues notifySecrets
+    ++ lib.attrValues agentSecrets;
 in
 {
   options.services.e2et.coordinator = {
@@ -209,6 +214,22 @@ in
         Secrets of each PDU of the inventory, by PDU name. They reach e2etd as
         systemd credentials `pdu-<name>-auth`, `pdu-<name>-priv` and
         `pdu-<name>-community`; the user name and protocols are in the inventory.
+      '';
+    };
+
+    agentEnrolmentKeyFiles = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = lib.literalExpression ''
+        { k10 = "/run/keys/e2et-agent-k10"; }
+      '';
+      description = ''
+        Each host's enrolment key, by inventory host name: the shared secret
+        the agent on the host's installed system signs its enrolment with to
+        get a quick run's token (the host holds the same key, see
+        services.e2et.agent.enrol.keyFile). They reach e2etd as systemd
+        credentials `agent-<host>`. A quick run of a host without one is
+        refused. Must not be in the Nix store.
       '';
     };
 
@@ -375,7 +396,7 @@ in
     assertions = [
       {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
-        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
+        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f) secretFiles;
@@ -461,7 +482,8 @@ in
         LoadCredential =
           lib.optional (cfg.operatorTokenFile != null) "operator-token:${cfg.operatorTokenFile}"
           ++ lib.mapAttrsToList (n: f: "${n}:${f}") pduSecrets
-          ++ lib.mapAttrsToList (n: f: "${n}:${f}") notifySecrets;
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") notifySecrets
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") agentSecrets;
         Restart = "on-failure";
         RestartSec = 2;
 

@@ -14,6 +14,8 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       openrc util-linux passwd
       # the wipe probe is checked against wipefs on images these tools make
       dosfstools xfsprogs btrfs-progs cryptsetup-bin lvm2 fdisk
+      # the quick scenario's installed system: a FAT disk SYSLINUX boots
+      syslinux syslinux-common mtools
       # bench-probe compares the probe with lshw
       lshw
       # the dashboard is tested in a real browser (headless, playwright-core)

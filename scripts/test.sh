@@ -21,7 +21,7 @@ nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2
 ./target/release/e2etd --inventory hosts/inventory.nix check-config 2>/dev/null
 
 echo "== lab scenarios"
-./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run hung crash fleet identity openrc | tee /tmp/e2et-lab.log
+./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run hung crash quick fleet identity openrc | tee /tmp/e2et-lab.log
 echo "== the reports, read by real consumers (junitparser, jsonschema, xmlschema with the JUnit XSD)"
 python3 scripts/check-reports.py lab-out
 echo "== benchmark (figures, not a test): the probe's collection beside lshw -json"

@@ -34,10 +34,16 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start a cold run of HOST, show each state as it happens; exit 0 only when
-    /// the verdict is passed.
+    /// Start a run of HOST (cold unless --quick), show each state as it
+    /// happens; exit 0 only when the verdict is passed, 3 when transient, 1
+    /// for any other verdict.
     Run {
         host: String,
+        /// A quick run: power-cycle the host and revalidate its installed
+        /// system (its agent enrols with the host's key), without
+        /// reprovisioning. At best transient; never promotes.
+        #[arg(long)]
+        quick: bool,
         /// Give up following after this many seconds (the run goes on).
         #[arg(long, default_value_t = 1800)]
         follow_timeout_s: u64,
@@ -132,6 +138,7 @@ async fn run() -> Result<i32> {
     match cli.cmd {
         Cmd::Run {
             host,
+            quick,
             follow_timeout_s,
             json,
         } => {
@@ -139,13 +146,13 @@ async fn run() -> Result<i32> {
                 .req(reqwest::Method::POST, "/api/v1/runs")
                 .json(&CreateRunRequest {
                     host: host.clone(),
-                    mode: RunMode::Cold,
+                    mode: if quick { RunMode::Quick } else { RunMode::Cold },
                 })
                 .send()
                 .await
                 .with_context(|| format!("reaching {}", c.base))?;
             let v: RunView = Client::check(resp).await?.json().await?;
-            println!("run {} host {} started", v.id, v.host);
+            println!("run {} host {} started ({})", v.id, v.host, v.mode.as_str());
             let deadline = tokio::time::Instant::now() + Duration::from_secs(follow_timeout_s);
             let mut shown = 0usize;
             loop {
@@ -176,10 +183,13 @@ async fn run() -> Result<i32> {
                         cur.zone.map_or("-".into(), |z| z.to_string()),
                         cur.id
                     );
-                    return Ok(if cur.verdict == Some(e2et_model::Verdict::Passed) {
-                        0
-                    } else {
-                        1
+                    // 0 passed; 3 transient (everything checked held, but
+                    // the run was quick or found drift: not release-eligible);
+                    // 1 any other verdict (2 is an error of the CLI itself).
+                    return Ok(match cur.verdict {
+                        Some(e2et_model::Verdict::Passed) => 0,
+                        Some(e2et_model::Verdict::Transient) => 3,
+                        _ => 1,
                     });
                 }
                 if tokio::time::Instant::now() >= deadline {

@@ -646,7 +646,7 @@ async fn perform(
                 None => Event::Failed("no boot recorded".into()),
             }
         }
-        Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, seq).await?,
+        Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, mode, seq).await?,
         Action::Cycle { soft } => {
             let feeds = match ctx.feeds(spec) {
                 Ok(f) => f,
@@ -735,7 +735,7 @@ async fn perform(
                 .await?;
                 Event::TimedOut(why)
             } else {
-                await_facts(ctx, run_id, spec, seq).await?
+                await_facts(ctx, run_id, spec, mode, seq).await?
             }
         }
         Action::BuildReport => {
@@ -844,6 +844,7 @@ async fn await_facts(
     ctx: &Ctx,
     run_id: &str,
     spec: &HostSpec,
+    mode: RunMode,
     seq: u32,
 ) -> Result<Event, StoreError> {
     // Done when the facts are in, or when the agent has been silent for
@@ -907,6 +908,7 @@ async fn await_facts(
             &BootContext {
                 run_id: Some(run_id),
                 boot_seq: seq,
+                mode,
             },
         ),
     );
@@ -956,6 +958,7 @@ pub fn build_report(
                     &BootContext {
                         run_id: Some(run_id),
                         boot_seq: *seq,
+                        mode: run.mode,
                     },
                 ),
             )

@@ -1507,6 +1507,8 @@ async fn enrolled_boot(
         .unwrap();
     let mut f = facts(boot_id, &en.run_id, 4 << 20);
     f.first_boot.uptime_s = uptime_s;
+    // The installed system's own boot loader: no run on its cmdline.
+    f.first_boot.cmdline = "console=ttyS0 root=/dev/vda1".into();
     c.post(format!("{url}/api/v1/agent/facts"))
         .bearer_auth(&en.token)
         .json(&FactsRequest {

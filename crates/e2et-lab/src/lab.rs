@@ -359,6 +359,21 @@ impl Lab {
         powered: bool,
         cpus: u32,
     ) -> Result<Vm> {
+        self.start_vm_with(name, mac, qmp, powered, cpus, None)
+    }
+
+    /// As [`Lab::start_vm`]; with `boot_disk` (an installed system, see
+    /// `netboot::installed_disk`) the firmware tries the NIC first and then
+    /// that disk, as a rack server set to netboot does.
+    pub fn start_vm_with(
+        &mut self,
+        name: &str,
+        mac: &str,
+        qmp: &Path,
+        powered: bool,
+        cpus: u32,
+        boot_disk: Option<&Path>,
+    ) -> Result<Vm> {
         let cpus = cpus.to_string();
         let tap = format!("tap{}", self.taps);
         self.taps += 1;
@@ -377,14 +392,7 @@ impl Lab {
         c.args([
             "-name", name, "-accel", "tcg", "-machine", "pc", "-smp", &cpus, "-m", "256",
         ])
-        .args([
-            "-nographic",
-            "-monitor",
-            "none",
-            "-no-shutdown",
-            "-boot",
-            "n",
-        ])
+        .args(["-nographic", "-monitor", "none", "-no-shutdown"])
         // The serial port is a socket the coordinator reads (the inventory's
         // `consoleCapture`, as a console server's port would be), and QEMU
         // also logs it to a file for the lab's own record.
@@ -401,9 +409,23 @@ impl Lab {
             "-netdev",
             &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
         ])
-        .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
         .arg("-drive")
         .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        match boot_disk {
+            None => {
+                c.args(["-boot", "n"])
+                    .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")]);
+            }
+            Some(img) => {
+                c.args([
+                    "-device",
+                    &format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1"),
+                ])
+                .arg("-drive")
+                .arg(format!("if=none,id=os,format=raw,file={}", img.display()))
+                .args(["-device", "ide-hd,drive=os,bootindex=2"]);
+            }
+        }
         if !powered {
             c.arg("-S");
         }

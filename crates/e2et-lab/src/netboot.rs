@@ -24,6 +24,8 @@ pub struct Artifacts {
     pub dir: PathBuf,
     pub kernel: String,
     pub initrd: String,
+    /// IMAGE_VERSION in the image's os-release.
+    pub image_version: String,
 }
 
 /// Parses modules.dep into name → (path, deps as names).
@@ -174,6 +176,20 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
             .with_context(|| format!("copying module {rel}"))?;
     }
     std::fs::write(stage.join("etc/modules.order"), order.join("\n") + "\n")?;
+    // Which build of the image this is (os-release IMAGE_ID/IMAGE_VERSION):
+    // what a passing cold run promotes to the host's last-known-good.
+    let image_version = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(std::fs::read(&probe_dst)?);
+        h.update(INIT.as_bytes());
+        h.update(kver.as_bytes());
+        hex::encode(&h.finalize()[..6])
+    };
+    std::fs::write(
+        stage.join("etc/os-release"),
+        os_release("e2et-lab-netboot", &image_version),
+    )?;
     write_exec(&stage.join("init"), INIT)?;
     write_exec(&stage.join("etc/udhcpc.script"), UDHCPC)?;
     write_exec(&stage.join("bin/e2et-poweroff"), POWEROFF)?;
@@ -196,7 +212,74 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
         dir: art,
         kernel: "vmlinuz".into(),
         initrd: "initrd.gz".into(),
+        image_version,
     })
+}
+
+fn os_release(image_id: &str, version: &str) -> String {
+    format!(
+        "ID=e2et-lab\nNAME=\"e2et lab guest\"\nPRETTY_NAME=\"e2et lab guest ({image_id})\"\nIMAGE_ID={image_id}\nIMAGE_VERSION={version}\n"
+    )
+}
+
+/// A host's "installed system" for quick runs: a FAT disk image that
+/// SYSLINUX boots from the BIOS (the lab's stand-in for a disk install),
+/// holding the lab kernel, the netboot initramfs and a second initramfs with
+/// this host's enrolment key, the coordinator's URL and its own os-release.
+/// Its init then runs the agent in enrolment mode.
+pub fn installed_disk(
+    art: &Artifacts,
+    host: &str,
+    coordinator: &str,
+    key: &str,
+    img: &Path,
+) -> Result<()> {
+    let work = img.with_extension("stage");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    let etc = work.join("root/etc/e2et");
+    std::fs::create_dir_all(&etc)?;
+    std::fs::write(etc.join("enrol.key"), key)?;
+    std::fs::write(
+        etc.join("installed"),
+        format!("host={host}\ncoordinator={coordinator}\n"),
+    )?;
+    std::fs::write(
+        work.join("root/etc/os-release"),
+        os_release("e2et-lab-installed", &art.image_version),
+    )?;
+    let host_cpio = work.join("host.gz");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        work.join("root").display(),
+        host_cpio.display()
+    )))?;
+    std::fs::write(
+        work.join("syslinux.cfg"),
+        format!(
+            "DEFAULT installed\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\nLABEL installed\n  KERNEL {}\n  INITRD {},host.gz\n  APPEND console=ttyS0,115200 loglevel=4 panic=10\n",
+            art.kernel, art.initrd
+        ),
+    )?;
+    if img.exists() {
+        std::fs::remove_file(img)?;
+    }
+    run(Command::new("mkfs.vfat")
+        .args(["-n", "E2ETBOOT", "-C"])
+        .arg(img)
+        .arg("65536"))?;
+    run(Command::new("syslinux").arg("--install").arg(img))?;
+    run(Command::new("mcopy")
+        .arg("-i")
+        .arg(img)
+        .arg(art.dir.join(&art.kernel))
+        .arg(art.dir.join(&art.initrd))
+        .arg(&host_cpio)
+        .arg(work.join("syslinux.cfg"))
+        .arg("::"))?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ pub enum Scenario {
     /// its reason names the last DHCP, the script fetch, the agent's silence
     /// and the console's last line; the console is served with the run.
     Hung,
+    /// vm1 also has an installed system on a disk (SYSLINUX). A cold run
+    /// passes and promotes the netboot image to last-known-good; then a quick
+    /// run power-cycles vm1, which boots its disk (the boot script hands it
+    /// over), whose agent enrols with the host's key: transient, and the
+    /// last-known-good stays the cold run's.
+    Quick,
 }
 
 impl Scenario {
@@ -51,6 +57,7 @@ impl Scenario {
             Scenario::Identity => "identity",
             Scenario::Openrc => "openrc",
             Scenario::Hung => "hung",
+            Scenario::Quick => "quick",
         }
     }
 }
@@ -106,7 +113,8 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
         | Scenario::Fleet
         | Scenario::Identity
         | Scenario::Openrc
-        | Scenario::Hung => {}
+        | Scenario::Hung
+        | Scenario::Quick => {}
     }
     if s == Scenario::Fleet {
         // vm2..vm8 from vm1's spec: their own MAC, address and outlet, one CPU
@@ -249,6 +257,9 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     }
     if s == Scenario::Fleet {
         return fleet(&mut lab, &inv, &pdu_dir, start);
+    }
+    if s == Scenario::Quick {
+        return quick(&mut lab, env.artifacts, &dir, &mac, &qmp, start);
     }
 
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
@@ -621,11 +632,159 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 r.run.id
             );
         }
-        Scenario::NoRun | Scenario::Fleet | Scenario::Identity | Scenario::Openrc => {
+        Scenario::NoRun
+        | Scenario::Fleet
+        | Scenario::Identity
+        | Scenario::Openrc
+        | Scenario::Quick => {
             bail!("scenario {} has no single lifecycle report", s.name())
         }
     }
     Ok(())
+}
+
+/// Runs `e2et run vm1` with `args`, returning (exit code, run id).
+fn lab_run(lab: &mut Lab, args: &[&str], prefix: &str) -> Result<(i32, String)> {
+    let mut c = lab.cli();
+    c.args(["run", "vm1"]).args(args);
+    let (code, out) = lab.run_streamed(c, prefix, &mut |_, _| Ok(()))?;
+    let id = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("verdict=")
+                .and_then(|r| r.split("run=").nth(1))
+        })
+        .map(|s| s.trim().to_string())
+        .context("the CLI printed no verdict line")?;
+    Ok((code, id))
+}
+
+/// `e2et report <run> --format <fmt>` (and `console`), as text.
+fn cli_text(lab: &Lab, args: &[&str]) -> Result<String> {
+    let o = lab.cli().args(args).output().context("e2et")?;
+    ensure!(
+        o.status.success(),
+        "e2et {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn quick(
+    lab: &mut Lab,
+    art: &Artifacts,
+    dir: &Path,
+    mac: &str,
+    qmp: &Path,
+    start: Instant,
+) -> Result<Outcome> {
+    // The host's enrolment key: on its disk, and as agent-vm1 among the
+    // coordinator's credentials.
+    let key = std::fs::read_to_string("/proc/sys/kernel/random/uuid")?
+        .trim()
+        .to_string();
+    std::fs::write(dir.join("creds/agent-vm1"), &key)?;
+    let img = dir.join("vm1.os.img");
+    crate::netboot::installed_disk(art, "vm1", &crate::lab::coordinator_url(), &key, &img)?;
+    lab.start_vm_with("vm1", mac, qmp, false, 2, Some(&img))?;
+
+    let (code, cold) = lab_run(lab, &[], "[quick] cold: ")?;
+    let cold_report: Report =
+        serde_json::from_str(&cli_text(lab, &["report", &cold, "--format", "json"])?)?;
+    let netboot = format!("image e2et-lab-netboot {}", art.image_version);
+    ensure!(
+        code == 0
+            && cold_report
+                .reasons
+                .iter()
+                .any(|r| r == &format!("last-known-good: {netboot} (promoted by this run)")),
+        "the cold run exited {code}, verdict {}: {:?}",
+        cold_report.verdict,
+        cold_report.reasons
+    );
+    println!("[quick] cold run {cold} passed: last-known-good {netboot}");
+
+    let t = Instant::now();
+    let (code, run) = lab_run(lab, &["--quick"], "[quick] quick: ")?;
+    let seconds = t.elapsed().as_secs_f64();
+    let mut texts = Vec::new();
+    for (fmt, file) in [
+        ("json", "report.json"),
+        ("md", "report.md"),
+        ("junit", "report.junit.xml"),
+    ] {
+        let t = cli_text(lab, &["report", &run, "--format", fmt])?;
+        std::fs::write(dir.join(file), &t)?;
+        texts.push(t);
+    }
+    let console = cli_text(lab, &["console", &run])?;
+    std::fs::write(dir.join("console.log"), &console)?;
+    lab.check_children()?;
+    let r: Report = serde_json::from_str(&texts[0]).context("parsing report.json")?;
+    print!("{}", texts[1]);
+    let lc = &r.lifecycle;
+    ensure!(
+        code == 3 && r.verdict == e2et_model::Verdict::Transient,
+        "quick run: exit {code}, verdict {}: {:?}",
+        r.verdict,
+        r.reasons
+    );
+    ensure!(
+        r.mode == e2et_model::RunMode::Quick
+            && (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (0, 1, 1, 1),
+        "quick run lifecycle {lc:?}"
+    );
+    let states: Vec<&str> = r.run.transitions.iter().map(|t| t.to.as_str()).collect();
+    ensure!(
+        states
+            == [
+                "queued",
+                "inventory_gate",
+                "power_cycle",
+                "revalidate",
+                "report"
+            ],
+        "quick run went through {states:?}"
+    );
+    let rb = check(&r, "first_boot.reboot_observed")?;
+    ensure!(rb.passed(), "reboot not shown: {rb:?}");
+    let installed = format!("image e2et-lab-installed {}", art.image_version);
+    let kept = format!("quick runs never promote: last-known-good stays {netboot} (run {cold},");
+    ensure!(
+        r.reasons
+            .iter()
+            .any(|x| x.starts_with(&kept) && x.ends_with(&format!("this boot runs {installed}"))),
+        "the quick run's reasons do not keep the cold run's last-known-good: {:?}",
+        r.reasons
+    );
+    // The console shows the whole path: iPXE handed the host to its disk,
+    // SYSLINUX booted the installed system, whose agent enrolled.
+    for want in [
+        format!("e2et: quick run {run} boots the installed system"),
+        "SYSLINUX".to_string(),
+        "e2et-lab: installed system of vm1: enrolling".to_string(),
+    ] {
+        ensure!(
+            console.contains(&want),
+            "the quick run's console lacks {want:?}; see {}",
+            dir.join("console.log").display()
+        );
+    }
+    println!(
+        "[quick] {}: {:.1} s, power steps {:?}; reboot: {}",
+        r.verdict,
+        seconds,
+        r.run
+            .power_steps
+            .iter()
+            .map(|p| format!("{}→{}", p.action, p.observed.as_deref().unwrap_or("?")))
+            .collect::<Vec<_>>(),
+        rb.evidence
+    );
+    Ok(Outcome {
+        verdict: r.verdict.to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Runs `e2et run vmN` for every VM at once (starts staggered by 2 s, so the

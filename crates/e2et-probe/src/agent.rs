@@ -1,5 +1,7 @@
 //! Agent mode: reads the coordinator URL, run id and token from the kernel
-//! cmdline, says hello, posts facts and follows heartbeat commands.
+//! cmdline (a netbooted host), or enrols with the host's key for them (a
+//! host's installed system in a quick run); says hello, posts facts and
+//! follows heartbeat commands.
 use crate::{collect, Root};
 use e2et_model::api::*;
 use std::time::Duration;
@@ -71,19 +73,124 @@ pub struct Agent {
     http: reqwest::Client,
 }
 
+fn client() -> Result<reqwest::Client, AgentError> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .build()?)
+}
+
+/// Enrols this boot of the host's installed system with the coordinator:
+/// the request is signed with the host's enrolment key. `Ok(None)` when no
+/// quick run waits for the host (an ordinary boot: nothing to do); a run
+/// still cycling is waited for, within `retry_for`.
+pub async fn enrol(
+    root: &Root,
+    coordinator: &str,
+    host: &str,
+    key: &str,
+    retry_for: Duration,
+) -> Result<Option<BootParams>, AgentError> {
+    let coordinator = coordinator.trim_end_matches('/').to_string();
+    let boot_id = root
+        .line("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default();
+    if boot_id.is_empty() {
+        return Err(AgentError::Local(
+            "cannot read /proc/sys/kernel/random/boot_id".into(),
+        ));
+    }
+    let body = serde_json::to_vec(&EnrolRequest {
+        host: host.to_string(),
+        boot_id,
+    })
+    .map_err(|e| AgentError::Local(e.to_string()))?;
+    let http = client()?;
+    let url = format!("{coordinator}/api/v1/agent/enrol");
+    let deadline = std::time::Instant::now() + retry_for;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        // Signed afresh each try: the timestamp must be current.
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+            .to_string();
+        let sig = hmac_sha256_hex(key.as_bytes(), &ts, &body);
+        let res = http
+            .post(&url)
+            .header(ENROL_TIMESTAMP_HEADER, &ts)
+            .header(ENROL_SIGNATURE_HEADER, format!("sha256={sig}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let last = match res {
+            Ok(r) if r.status().is_success() => {
+                let en: EnrolResponse = r.json().await?;
+                info!(run = %en.run_id, "enrolled");
+                return Ok(Some(BootParams {
+                    coordinator,
+                    run_id: en.run_id,
+                    token: en.token,
+                }));
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                let body = r.text().await.unwrap_or_default();
+                if body.contains("\"no_run\"") {
+                    info!(host, "no quick run waits for this host");
+                    return Ok(None);
+                }
+                return Err(AgentError::Refused {
+                    what: "enrolment",
+                    status: 404,
+                    body,
+                });
+            }
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                return Err(AgentError::Refused {
+                    what: "enrolment",
+                    status,
+                    body,
+                });
+            }
+            Ok(r) => format!("HTTP {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(AgentError::Unreachable {
+                what: "enrolment",
+                tries,
+                last,
+            });
+        }
+        warn!(tries, error = %last, "enrolment: retrying");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 impl Agent {
+    /// The agent of a netbooted host: its run and token are on the cmdline.
     pub fn new(root: Root, cfg: AgentConfig) -> Result<Agent, AgentError> {
         let cmdline = root.read("/proc/cmdline").map_err(AgentError::Cmdline)?;
         let params = BootParams::from_cmdline(&cmdline)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+        Agent::with_params(root, params, cfg)
+    }
+
+    /// The agent of a run whose token came another way (enrolment).
+    pub fn with_params(
+        root: Root,
+        params: BootParams,
+        cfg: AgentConfig,
+    ) -> Result<Agent, AgentError> {
         Ok(Agent {
             root,
             params,
             cfg,
-            http,
+            http: client()?,
         })
     }
 

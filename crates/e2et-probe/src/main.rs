@@ -152,6 +152,19 @@ enum Cmd {
         poweroff_cmd: String,
         #[arg(long, default_value = "reboot")]
         reboot_cmd: String,
+        /// On a host's installed system (not netbooted by a run): enrol with
+        /// the coordinator at this URL for a waiting quick run's token
+        /// instead of reading it from the kernel cmdline. Without a quick
+        /// run for the host the agent exits 0.
+        #[arg(long, requires_all = ["host", "key_file"])]
+        enrol: Option<String>,
+        /// The host's inventory name (with --enrol).
+        #[arg(long, requires = "enrol")]
+        host: Option<String>,
+        /// The host's enrolment key (with --enrol): a file, never a flag's
+        /// value; the coordinator holds the same key as agent-<host>.
+        #[arg(long, env = "E2ET_ENROL_KEY_FILE", requires = "enrol")]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -254,6 +267,9 @@ fn run() -> Result<i32> {
             retry_s,
             poweroff_cmd,
             reboot_cmd,
+            enrol,
+            host,
+            key_file,
         } => {
             let split = |s: String| s.split_whitespace().map(str::to_string).collect();
             let cfg = AgentConfig {
@@ -266,7 +282,32 @@ fn run() -> Result<i32> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            let agent = Agent::new(Root::new(cli.root), cfg)?;
+            let root = Root::new(cli.root);
+            let agent = match (enrol, host, key_file) {
+                (Some(url), Some(host), Some(key_file)) => {
+                    let key = std::fs::read_to_string(&key_file).with_context(|| {
+                        format!("reading the enrolment key {}", key_file.display())
+                    })?;
+                    let key = key.trim_end_matches(['\n', '\r']);
+                    anyhow::ensure!(
+                        !key.is_empty(),
+                        "enrolment key file {} is empty",
+                        key_file.display()
+                    );
+                    let Some(params) = rt.block_on(e2et_probe::agent::enrol(
+                        &root,
+                        &url,
+                        &host,
+                        key,
+                        cfg.retry_for,
+                    ))?
+                    else {
+                        return Ok(0);
+                    };
+                    Agent::with_params(root, params, cfg)?
+                }
+                _ => Agent::new(root, cfg)?,
+            };
             let last = rt.block_on(agent.run())?;
             tracing::info!(?last, "agent done");
         }

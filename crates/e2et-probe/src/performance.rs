@@ -100,7 +100,19 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 /// Sequential write and read of `mib` MiB with O_DIRECT, then 64 × (4 KiB
 /// write + fsync), in a temporary file under `dir` that is removed after.
 pub fn disk(dir: &str, mib: u64, bound: Duration) -> Observed<DiskPerf> {
-    let path = std::path::Path::new(dir).join(format!(".e2et-perf-{}", std::process::id()));
+    // A boot cut off mid-measurement (or before its unlink reached the
+    // journal) leaves a test file behind: ours by name, removed first.
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".e2et-perf-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let path =
+        std::path::Path::new(dir).join(format!(".e2et-perf-{}-{nanos:08x}", std::process::id()));
     let open = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -173,6 +185,11 @@ pub fn disk(dir: &str, mib: u64, bound: Duration) -> Observed<DiskPerf> {
         })
     })();
     let _ = std::fs::remove_file(&path);
+    // Make the removal durable: a power cut right after must not bring the
+    // test file back.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     r.into()
 }
 
@@ -250,6 +267,13 @@ mod tests {
     #[test]
     fn disk_on_a_real_filesystem_or_a_stated_reason() {
         let d = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        // Left by a boot whose power was cut mid-measurement (same PID in an
+        // initramfs): it must neither block the test nor stay.
+        std::fs::write(
+            d.path().join(format!(".e2et-perf-{}", std::process::id())),
+            b"stale",
+        )
+        .unwrap();
         let r = disk(&d.path().display().to_string(), 2, Duration::from_secs(30));
         match r {
             Observed::Ok { value } => {
@@ -263,7 +287,7 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(d.path()).unwrap().count(),
             0,
-            "test file removed"
+            "test file and the stale one removed"
         );
     }
 

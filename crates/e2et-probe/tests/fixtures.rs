@@ -40,6 +40,7 @@ fn validate(name: &str, host: &str) -> Validation {
             &BootContext {
                 run_id: None,
                 boot_seq: 1,
+                mode: e2et_model::RunMode::Cold,
             },
         ),
     )

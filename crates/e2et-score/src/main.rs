@@ -150,6 +150,7 @@ fn run() -> Result<()> {
                 &BootContext {
                     run_id: run_id.as_deref(),
                     boot_seq: 1,
+                    mode: e2et_model::RunMode::Cold,
                 },
             );
             let v = score_validation(&Policy::default(), 1, &f.first_boot.boot_id, checks);

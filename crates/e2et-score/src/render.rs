@@ -100,10 +100,22 @@ pub fn markdown(r: &Report) -> String {
         })
         .collect();
     if problems.is_empty() {
+        let na: Vec<&str> = r
+            .run_checks
+            .iter()
+            .chain(r.validations.iter().flat_map(|v| v.checks.iter()))
+            .filter(|c| matches!(c.outcome, Outcome::NotApplicable { .. }))
+            .map(|c| c.id.as_str())
+            .collect();
         let _ = writeln!(
             s,
-            "\nAll {} run checks and every boot's checks passed.",
-            r.run_checks.len()
+            "\nNo check failed or went missing ({} run checks and every boot's checks){}.",
+            r.run_checks.len(),
+            if na.is_empty() {
+                String::new()
+            } else {
+                format!("; not applicable: {}", na.len())
+            }
         );
     } else {
         let _ = writeln!(s, "\n## Needs attention\n");

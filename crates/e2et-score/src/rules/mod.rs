@@ -25,6 +25,9 @@ pub struct BootContext<'a> {
     /// (`e2et-score validate` of a collected facts file).
     pub run_id: Option<&'a str>,
     pub boot_seq: u32,
+    /// A quick run's boot is the host's installed system, which must not
+    /// have come through a netboot script.
+    pub mode: e2et_model::RunMode,
 }
 
 pub(crate) struct C {
@@ -233,6 +236,20 @@ pub fn boot_checks(spec: &HostSpec, facts: &Facts, ctx: &BootContext<'_>) -> Vec
         None => bp.na(
             "scored outside a run: there is no run whose netboot script to check",
             "e2et.run=<run id>",
+        ),
+        Some(_) if ctx.mode == e2et_model::RunMode::Quick => C::new(
+            "provisioning.boot_path",
+            "booted the installed system, not a netboot script",
+            Gate::Provisioning,
+        )
+        .hard()
+        .compare(
+            run_on_cmdline.is_none(),
+            "no e2et.run= (the host's own boot loader)".into(),
+            run_on_cmdline.map_or("no e2et.run= on the kernel cmdline".into(), |r| {
+                format!("netbooted by run {r}")
+            }),
+            format!("/proc/cmdline: {}", fb.cmdline),
         ),
         Some(run_id) => bp.compare(
             run_on_cmdline == Some(run_id),
@@ -483,6 +500,7 @@ mod tests {
         BootContext {
             run_id: Some("r1"),
             boot_seq: 1,
+            mode: e2et_model::RunMode::Cold,
         }
     }
 
@@ -545,6 +563,19 @@ mod tests {
         assert!(c.hard_failed());
         assert_eq!(c.expected.as_deref(), Some(">= 65536 MiB"));
         assert_eq!(c.observed.as_deref(), Some("264 MiB"));
+    }
+
+    #[test]
+    fn a_quick_boot_must_be_the_installed_system() {
+        let mut f = facts(&"a".repeat(36), "h1");
+        let quick = BootContext {
+            mode: e2et_model::RunMode::Quick,
+            ..ctx()
+        };
+        f.first_boot.cmdline = "console=ttyS0 root=/dev/sda1".into();
+        assert!(get(&boot_checks(&spec(), &f, &quick), "provisioning.boot_path").passed());
+        f.first_boot.cmdline = "console=ttyS0 e2et.run=r1".into();
+        assert!(get(&boot_checks(&spec(), &f, &quick), "provisioning.boot_path").hard_failed());
     }
 
     #[test]
