@@ -13,6 +13,51 @@
 
 let
   cfg = config.services.e2et.agent;
+  # One agent unit: after the network and the services it checks, on the
+  # kernel command line condition given, with the agent's flags.
+  agentUnit =
+    {
+      description,
+      condition,
+      args,
+      extraServiceConfig ? { },
+    }:
+    {
+      inherit description;
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "sshd.service"
+        "sssd.service"
+        "time-sync.target"
+      ];
+      unitConfig.ConditionKernelCommandLine = condition;
+      # The host's own tools first (its zpool, chronyc, sssctl, ceph, the
+      # versions it runs), then the agent's.
+      path = [ "/run/current-system/sw" ] ++ cfg.extraPackages ++ [ config.systemd.package ];
+      serviceConfig = {
+        ExecStart = lib.escapeShellArgs (
+          [
+            (lib.getExe' cfg.package "e2et-probe")
+            "agent"
+            "--heartbeat-s"
+            (toString cfg.heartbeatSeconds)
+            "--poweroff-cmd"
+            "systemctl poweroff"
+            "--reboot-cmd"
+            "systemctl reboot"
+          ]
+          ++ args
+        );
+        # Runs as root on purpose: the collectors read what only root may
+        # (DMI serials, keytab and sssd.conf modes, block devices). The
+        # coordinator's sandbox is not copied here.
+        Restart = "on-failure";
+        RestartSec = 5;
+      }
+      // extraServiceConfig;
+    };
 in
 {
   options.services.e2et.agent = {
@@ -96,79 +141,33 @@ in
     ];
 
     # An installed system's own boot: enrol for a quick run, if one waits.
-    systemd.services.e2et-agent-enrol = lib.mkIf cfg.enrol.enable {
-      description = "e2et probe agent (quick-run enrolment of the installed system)";
-      wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [
-        "network-online.target"
-        "sshd.service"
-        "sssd.service"
-        "time-sync.target"
-      ];
-      unitConfig.ConditionKernelCommandLine = "!e2et.coordinator";
-      path = [ "/run/current-system/sw" ] ++ cfg.extraPackages ++ [ config.systemd.package ];
-      serviceConfig = {
-        Type = "exec";
-        ExecStart = lib.escapeShellArgs [
-          (lib.getExe' cfg.package "e2et-probe")
-          "agent"
+    systemd.services.e2et-agent-enrol = lib.mkIf cfg.enrol.enable (
+      agentUnit {
+        description = "e2et probe agent (quick-run enrolment of the installed system)";
+        # A boot through a run's netboot script is e2et-agent's.
+        condition = "!e2et.coordinator";
+        args = [
           "--enrol"
           cfg.enrol.coordinator
           "--host"
           cfg.enrol.host
           "--key-file"
           "%d/enrol-key"
-          "--heartbeat-s"
-          (toString cfg.heartbeatSeconds)
           "--retry-s"
           (toString cfg.enrol.waitSeconds)
-          "--poweroff-cmd"
-          "systemctl poweroff"
-          "--reboot-cmd"
-          "systemctl reboot"
         ];
-        LoadCredential = [ "enrol-key:${toString cfg.enrol.keyFile}" ];
-        # As the netboot agent: root, to read what only root may.
-        Restart = "on-failure";
-        RestartSec = 5;
-      };
-    };
+        extraServiceConfig.LoadCredential = [ "enrol-key:${toString cfg.enrol.keyFile}" ];
+      }
+    );
 
-    systemd.services.e2et-agent = {
+    systemd.services.e2et-agent = agentUnit {
       description = "e2et probe agent";
-      wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [
-        "network-online.target"
-        "sshd.service"
-        "sssd.service"
-        "time-sync.target"
-      ];
       # Without e2et.coordinator= the host was not booted by a run: do nothing.
-      unitConfig.ConditionKernelCommandLine = "e2et.coordinator";
-      # The host's own tools first (its zpool, chronyc, sssctl, ceph, the
-      # versions it runs), then the agent's.
-      path = [ "/run/current-system/sw" ] ++ cfg.extraPackages ++ [ config.systemd.package ];
-      serviceConfig = {
-        ExecStart = lib.escapeShellArgs [
-          (lib.getExe' cfg.package "e2et-probe")
-          "agent"
-          "--heartbeat-s"
-          (toString cfg.heartbeatSeconds)
-          "--retry-s"
-          (toString cfg.retrySeconds)
-          "--poweroff-cmd"
-          "systemctl poweroff"
-          "--reboot-cmd"
-          "systemctl reboot"
-        ];
-        # Runs as root on purpose: the collectors read what only root may
-        # (DMI serials, keytab and sssd.conf modes, block devices). The
-        # coordinator's sandbox is not copied here.
-        Restart = "on-failure";
-        RestartSec = 5;
-      };
+      condition = "e2et.coordinator";
+      args = [
+        "--retry-s"
+        (toString cfg.retrySeconds)
+      ];
     };
   };
 }

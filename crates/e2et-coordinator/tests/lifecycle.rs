@@ -325,6 +325,36 @@ async fn agent_boot(
     boot_id: &str,
     ram_kib: u64,
 ) -> u32 {
+    let cmdline = format!("console=ttyS0 e2et.run={run} e2et.token={token}");
+    let (hello, r) = hello_facts(
+        c,
+        url,
+        run,
+        token,
+        boot_id,
+        &cmdline,
+        facts(boot_id, run, ram_kib),
+    )
+    .await;
+    assert_eq!(
+        hello.probe.persistent_paths,
+        vec!["/persist/id".to_string()]
+    );
+    assert_eq!(hello.probe.fqdn.as_deref(), Some("vm1.t.test"));
+    assert!(r.accepted);
+    hello.boot_seq
+}
+
+/// An agent's hello (with this cmdline) and then these facts.
+async fn hello_facts(
+    c: &reqwest::Client,
+    url: &str,
+    run: &str,
+    token: &str,
+    boot_id: &str,
+    cmdline: &str,
+    facts: Facts,
+) -> (HelloResponse, FactsResponse) {
     let hello: HelloResponse = c
         .post(format!("{url}/api/v1/agent/hello"))
         .bearer_auth(token)
@@ -333,7 +363,7 @@ async fn agent_boot(
             boot_id: boot_id.into(),
             hostname: "vm1".into(),
             macs: vec![MAC.into()],
-            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token={token}"),
+            cmdline: cmdline.into(),
             probe_version: "test".into(),
         })
         .send()
@@ -344,18 +374,13 @@ async fn agent_boot(
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        hello.probe.persistent_paths,
-        vec!["/persist/id".to_string()]
-    );
-    assert_eq!(hello.probe.fqdn.as_deref(), Some("vm1.t.test"));
     let r: FactsResponse = c
         .post(format!("{url}/api/v1/agent/facts"))
         .bearer_auth(token)
         .json(&FactsRequest {
             run_id: run.into(),
             boot_id: boot_id.into(),
-            facts: facts(boot_id, run, ram_kib),
+            facts,
         })
         .send()
         .await
@@ -365,8 +390,7 @@ async fn agent_boot(
         .json()
         .await
         .unwrap();
-    assert!(r.accepted);
-    hello.boot_seq
+    (hello, r)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1486,41 +1510,12 @@ async fn enrolled_boot(
     boot_id: &str,
     uptime_s: f64,
 ) -> (String, u32) {
-    let hello: HelloResponse = c
-        .post(format!("{url}/api/v1/agent/hello"))
-        .bearer_auth(&en.token)
-        .json(&HelloRequest {
-            run_id: en.run_id.clone(),
-            boot_id: boot_id.into(),
-            hostname: "vm1".into(),
-            macs: vec![MAC.into()],
-            cmdline: "console=ttyS0 root=/dev/vda1".into(),
-            probe_version: "test".into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The installed system's own boot loader: no run on its cmdline.
+    let cmdline = "console=ttyS0 root=/dev/vda1";
     let mut f = facts(boot_id, &en.run_id, 4 << 20);
     f.first_boot.uptime_s = uptime_s;
-    // The installed system's own boot loader: no run on its cmdline.
-    f.first_boot.cmdline = "console=ttyS0 root=/dev/vda1".into();
-    c.post(format!("{url}/api/v1/agent/facts"))
-        .bearer_auth(&en.token)
-        .json(&FactsRequest {
-            run_id: en.run_id.clone(),
-            boot_id: boot_id.into(),
-            facts: f,
-        })
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    f.first_boot.cmdline = cmdline.into();
+    let (hello, _) = hello_facts(c, url, &en.run_id, &en.token, boot_id, cmdline, f).await;
     (en.run_id.clone(), hello.boot_seq)
 }
 
