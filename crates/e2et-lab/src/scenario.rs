@@ -362,19 +362,12 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
             dir.join("dashboard.png").display()
         );
     }
-    let run_id = out
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("verdict=")
-                .and_then(|r| r.split("run=").nth(1))
-        })
-        .map(|s| s.trim().to_string())
-        .with_context(|| {
-            format!(
-                "the CLI printed no verdict line; serial log: {}",
-                vm.serial.display()
-            )
-        })?;
+    let run_id = verdict_run(&out).with_context(|| {
+        format!(
+            "the CLI printed no verdict line; serial log: {}",
+            vm.serial.display()
+        )
+    })?;
     // The three renderings of the same run.
     let mut texts = Vec::new();
     for (fmt, file) in [
@@ -648,15 +641,18 @@ fn lab_run(lab: &mut Lab, args: &[&str], prefix: &str) -> Result<(i32, String)> 
     let mut c = lab.cli();
     c.args(["run", "vm1"]).args(args);
     let (code, out) = lab.run_streamed(c, prefix, &mut |_, _| Ok(()))?;
-    let id = out
-        .lines()
+    let id = verdict_run(&out).context("the CLI printed no verdict line")?;
+    Ok((code, id))
+}
+
+/// The run id on `e2et run`'s closing `verdict=… run=<id>` line.
+fn verdict_run(out: &str) -> Option<String> {
+    out.lines()
         .find_map(|l| {
             l.strip_prefix("verdict=")
                 .and_then(|r| r.split("run=").nth(1))
         })
         .map(|s| s.trim().to_string())
-        .context("the CLI printed no verdict line")?;
-    Ok((code, id))
 }
 
 /// `e2et report <run> --format <fmt>` (and `console`), as text.
