@@ -104,9 +104,11 @@
       fqdn = "vm1.lab.e2et.test";
       power = [ { pdu = "lab-apc"; outlet = 1; } ];
       console = "serial:ttyS0@115200 (lab: per-VM serial log)";
-      # consoleCapture = "tcp:<console server>:<port>" or "unix:<socket>":
-      # e2etd keeps the serial console of each run (the lab sets it to the
-      # VM's QEMU chardev socket).
+      # consoleCapture = "tcp:<console server>:<port>", "unix:<socket>" or
+      # "ipmi-sol:<user>@<bmc>[:<port>][?cipher=<n>]" (password: the
+      # coordinator's credential ipmi-<host>): e2etd keeps the serial console
+      # of each run (the lab sets it to the VM's QEMU chardev socket, or in
+      # the crash scenario to the VM's BMC, OpenIPMI's ipmi_sim).
       profile = "lab-netboot";
       expect = {
         cpus = 2;
@@ -138,6 +140,8 @@
       fqdn = "k10.lab.e2et.test";
       power = [ { pdu = "rack10-a"; outlet = 3; } ];
       console = "ipmi-sol:k10-bmc.mgmt.e2et.test";
+      # Kept by e2etd over the BMC's Serial over LAN (RMCP+ cipher suite 17).
+      consoleCapture = "ipmi-sol:e2et-sol@k10-bmc.mgmt.e2et.test";
       profile = "aaa-domain-client";
       expect = {
         cpus = 32;

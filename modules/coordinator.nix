@@ -105,11 +105,20 @@ let
   agentSecrets = lib.mapAttrs' (
     host: f: lib.nameValuePair "agent-${host}" f
   ) cfg.agentEnrolmentKeyFiles;
+  # Hosts whose console e2etd reads over IPMI Serial over LAN, and each one's
+  # BMC password as the credential ipmi-<host>.
+  solHosts = lib.attrNames (
+    lib.filterAttrs (_: h: lib.hasPrefix "ipmi-sol:" (h.consoleCapture or "")) (
+      cfg.inventory.hosts or { }
+    )
+  );
+  bmcSecrets = lib.mapAttrs' (host: f: lib.nameValuePair "ipmi-${host}" f) cfg.bmcPasswordFiles;
   secretFiles =
     lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile
     ++ lib.attrValues pduSecrets
     ++ lib.attrValues notifySecrets
-    ++ lib.attrValues agentSecrets;
+    ++ lib.attrValues agentSecrets
+    ++ lib.attrValues bmcSecrets;
 in
 {
   options.services.e2et.coordinator = {
@@ -231,6 +240,24 @@ in
         credentials `agent-<host>`. A quick run of a host without one is
         refused. Must not be in the Nix store.
       '';
+    };
+
+    bmcPasswordFiles = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = lib.literalExpression ''
+        { k10 = "/run/keys/k10-bmc"; }
+      '';
+      description = ''
+        The BMC password of each host whose inventory `consoleCapture` is
+        `ipmi-sol:<user>@<bmc>`, by inventory host name. They reach e2etd as
+        systemd credentials `ipmi-<host>`, which ipmitool reads as its
+        password file (never an argument). Must not be in the Nix store.
+      '';
+    };
+
+    ipmitoolPackage = mkPackageOption pkgs "ipmitool" {
+      extraDescription = "e2etd runs its `sol activate` (lanplus) to read `ipmi-sol:` consoles.";
     };
 
     maxConcurrentRuns = mkOption {
@@ -396,7 +423,7 @@ in
     assertions = [
       {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
-        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
+        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles, bmcPasswordFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f) secretFiles;
@@ -419,6 +446,12 @@ in
           in
           lib.length (lib.unique names) == lib.length names;
         message = "services.e2et.coordinator.notifications: target names must be unique.";
+      }
+      {
+        assertion = lib.all (h: cfg.bmcPasswordFiles ? ${h}) solHosts;
+        message = "services.e2et.coordinator.bmcPasswordFiles: no BMC password for ${
+          lib.concatStringsSep ", " (lib.filter (h: !(cfg.bmcPasswordFiles ? ${h})) solHosts)
+        }, whose consoleCapture is ipmi-sol.";
       }
       {
         assertion = cfg.inventory ? hosts && cfg.inventory ? pdus;
@@ -478,12 +511,17 @@ in
             "--notify-config"
             "${notifyConfig}"
           ]
+          ++ lib.optionals (solHosts != [ ]) [
+            "--ipmitool"
+            (lib.getExe' cfg.ipmitoolPackage "ipmitool")
+          ]
         );
         LoadCredential =
           lib.optional (cfg.operatorTokenFile != null) "operator-token:${cfg.operatorTokenFile}"
           ++ lib.mapAttrsToList (n: f: "${n}:${f}") pduSecrets
           ++ lib.mapAttrsToList (n: f: "${n}:${f}") notifySecrets
-          ++ lib.mapAttrsToList (n: f: "${n}:${f}") agentSecrets;
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") agentSecrets
+          ++ lib.mapAttrsToList (n: f: "${n}:${f}") bmcSecrets;
         Restart = "on-failure";
         RestartSec = 2;
 

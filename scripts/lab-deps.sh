@@ -16,6 +16,9 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       dosfstools xfsprogs btrfs-progs cryptsetup-bin lvm2 fdisk
       # the quick scenario's installed system: a FAT disk SYSLINUX boots
       syslinux syslinux-common mtools
+      # IPMI Serial over LAN: the crash scenario's BMC (ipmi_sim) and the
+      # client e2etd runs to read it
+      openipmi ipmitool
       # bench-probe compares the probe with lshw
       lshw
       # the dashboard is tested in a real browser (headless, playwright-core)

@@ -33,6 +33,9 @@
       authPasswordFile = "/run/keys/pdu-rack10-a-auth";
       privPasswordFile = "/run/keys/pdu-rack10-a-priv";
     };
+    # k10's console is read over its BMC's Serial over LAN (inventory
+    # consoleCapture = "ipmi-sol:...").
+    bmcPasswordFiles.k10 = "/run/keys/k10-bmc";
   };
 
   # Kernel, initrd and init= of the netboot image come from the flake's

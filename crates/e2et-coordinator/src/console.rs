@@ -1,11 +1,12 @@
 //! Serial console capture: for a host whose inventory names a console source
-//! (`consoleCapture`: a console server's TCP port or a local socket), the
+//! (`consoleCapture`: a console server's TCP port, a local socket, or the
+//! BMC's IPMI Serial over LAN through ipmitool), the
 //! coordinator keeps a copy of everything the console prints while a run is
 //! in flight, from before the power-on to the verdict. The file is the run's
 //! console log (served beside its reports), and its last line goes into the
 //! reason of any timeout: the firmware's or kernel's last words.
 use crate::engine::Ctx;
-use e2et_model::inventory::{ConsoleSource, HostSpec};
+use e2et_model::inventory::{ConsoleSource, HostSpec, IpmiSol};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub fn start(ctx: &Arc<Ctx>, run_id: &str, spec: &HostSpec) {
     let span = tracing::info_span!("console", run = %run_id, host = %host);
     tokio::spawn(
         async move {
-            if let Err(e) = keep(&ctx, &run_id, &src, &file).await {
+            if let Err(e) = keep(&ctx, &run_id, &host, &src, &file).await {
                 warn!(file = %file.display(), "console capture stopped: {e}");
             }
             ctx.consoles
@@ -72,82 +73,345 @@ pub fn start(ctx: &Arc<Ctx>, run_id: &str, spec: &HostSpec) {
 trait Stream: tokio::io::AsyncRead + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + Unpin + Send> Stream for T {}
 
-async fn connect(src: &ConsoleSource) -> std::io::Result<Box<dyn Stream>> {
-    Ok(match src {
-        ConsoleSource::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await?),
-        ConsoleSource::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
+/// How long ipmitool gets to close its SOL session (deactivating the
+/// payload) once its input ends, before it is killed.
+const SOL_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest pause between attempts on a console that keeps failing.
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
+/// A SOL payload held by another session is taken over at most this often.
+const TAKEOVER_EVERY: Duration = Duration::from_secs(60);
+
+/// An open console: a socket, or ipmitool holding a SOL session.
+enum Conn {
+    Socket(Box<dyn Stream>),
+    Sol(Box<Sol>),
+}
+
+/// `ipmitool sol activate`: its output is the console. Its input is a pipe
+/// nothing is written to (the console is only read); the pipe's end, when
+/// the capture stops or this process dies, makes ipmitool deactivate the
+/// payload and exit, so no session is left behind on the BMC.
+struct Sol {
+    child: Option<tokio::process::Child>,
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: tokio::process::ChildStdout,
+    stderr: Option<tokio::task::JoinHandle<String>>,
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Socket(s) => s.read(buf).await,
+            Conn::Sol(s) => s.stdout.read(buf).await,
+        }
+    }
+}
+
+impl Sol {
+    /// Ends the session: closes ipmitool's input, waits for it to deactivate
+    /// and exit (or kills it), and returns what it said on stderr.
+    async fn close(mut self: Box<Self>) -> (String, String) {
+        self.stdin.take();
+        let status = match self.child.take() {
+            Some(mut c) => match tokio::time::timeout(SOL_CLOSE_GRACE, c.wait()).await {
+                Ok(Ok(s)) => s.to_string(),
+                Ok(Err(e)) => format!("unknown status ({e})"),
+                Err(_) => {
+                    let _ = c.kill().await;
+                    "killed: it did not close the session on end of input".to_string()
+                }
+            },
+            None => String::new(),
+        };
+        let said = match self.stderr.take() {
+            Some(h) => h.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        (status, said)
+    }
+}
+
+impl Drop for Sol {
+    fn drop(&mut self) {
+        // Dropped without close() (the capture task failed): still end the
+        // session in the background rather than leave it on the BMC.
+        self.stdin.take();
+        if let Some(mut c) = self.child.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if tokio::time::timeout(SOL_CLOSE_GRACE, c.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = c.kill().await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Why a console could not be opened: said once in the console log.
+struct Unreachable(String);
+
+/// The ipmitool command line for `sol`: everything but the password, which
+/// ipmitool reads from the credential file (never an argument: argv is
+/// world-readable in /proc).
+fn ipmitool(
+    ctx: &Ctx,
+    host: &str,
+    sol: &IpmiSol,
+    action: &str,
+) -> Result<tokio::process::Command, Unreachable> {
+    let dir = ctx.cfg.credentials_dir.as_ref().ok_or_else(|| {
+        Unreachable(format!(
+            "no credentials directory: the SOL password is read from ipmi-{host} there"
+        ))
+    })?;
+    let pw = dir.join(format!("ipmi-{host}"));
+    if !pw.is_file() {
+        return Err(Unreachable(format!(
+            "no SOL password: {} does not exist",
+            pw.display()
+        )));
+    }
+    let mut c = tokio::process::Command::new(&ctx.cfg.ipmitool);
+    c.args(["-I", "lanplus", "-H", &sol.bmc, "-p", &sol.port.to_string()])
+        .args(["-U", &sol.user, "-C", &sol.cipher.to_string()])
+        .arg("-f")
+        .arg(&pw)
+        .args(["sol", action])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    Ok(c)
+}
+
+/// Up to the last 4 KiB of ipmitool's stderr, read while it runs.
+fn collect(mut err: tokio::process::ChildStderr) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = err.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all.len() > 4096 {
+                all.drain(..all.len() - 4096);
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
     })
+}
+
+async fn connect(ctx: &Ctx, host: &str, src: &ConsoleSource) -> Result<Conn, Unreachable> {
+    let io = |e: std::io::Error| Unreachable(e.to_string());
+    Ok(match src {
+        ConsoleSource::Tcp(a) => Conn::Socket(Box::new(
+            tokio::net::TcpStream::connect(a).await.map_err(io)?,
+        )),
+        ConsoleSource::Unix(p) => Conn::Socket(Box::new(
+            tokio::net::UnixStream::connect(p).await.map_err(io)?,
+        )),
+        ConsoleSource::IpmiSol(sol) => {
+            let mut child = ipmitool(ctx, host, sol, "activate")?
+                .spawn()
+                .map_err(|e| Unreachable(format!("running {}: {e}", ctx.cfg.ipmitool.display())))?;
+            let (Some(stdin), Some(stdout), Some(stderr)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                return Err(Unreachable("ipmitool's pipes were not set up".into()));
+            };
+            Conn::Sol(Box::new(Sol {
+                child: Some(child),
+                stdin: Some(stdin),
+                stdout,
+                stderr: Some(collect(stderr)),
+            }))
+        }
+    })
+}
+
+/// `ipmitool sol deactivate`: frees a payload another session holds (an
+/// ipmitool killed before it could close, or a session the BMC kept after
+/// a network loss). Returns what went wrong, if anything.
+async fn deactivate(ctx: &Ctx, host: &str, sol: &IpmiSol) -> Result<(), String> {
+    let mut c = ipmitool(ctx, host, sol, "deactivate").map_err(|u| u.0)?;
+    c.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(Duration::from_secs(30), c.output()).await {
+        Err(_) => Err("ipmitool sol deactivate took over 30 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(o)) if o.status.success() => Ok(()),
+        Ok(Ok(o)) => Err(format!(
+            "{}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+    }
 }
 
 fn describe(src: &ConsoleSource) -> String {
     match src {
         ConsoleSource::Tcp(a) => format!("tcp:{a}"),
         ConsoleSource::Unix(p) => format!("unix:{}", p.display()),
+        ConsoleSource::IpmiSol(s) => format!(
+            "ipmi-sol:{}@{}:{} (cipher suite {})",
+            s.user, s.bmc, s.port, s.cipher
+        ),
+    }
+}
+
+/// The console log being written: appends our markers and the console's
+/// bytes, up to [`MAX_BYTES`].
+struct Log {
+    out: tokio::fs::File,
+    written: u64,
+}
+
+impl Log {
+    async fn mark(&mut self, what: &str) -> std::io::Result<()> {
+        let m = format!("\n[e2et {}: {what}]\n", crate::store::now());
+        self.out.write_all(m.as_bytes()).await?;
+        self.written += m.len() as u64;
+        Ok(())
+    }
+
+    async fn console(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.written >= MAX_BYTES {
+            return Ok(());
+        }
+        let keep = bytes.len().min((MAX_BYTES - self.written) as usize);
+        self.out.write_all(&bytes[..keep]).await?;
+        self.written += keep as u64;
+        if self.written >= MAX_BYTES {
+            let m =
+                format!("\n[e2et: console log reached {MAX_BYTES} bytes; the rest is not kept]\n");
+            self.out.write_all(m.as_bytes()).await?;
+        }
+        Ok(())
     }
 }
 
 /// Copies the console into `file` (appending: a restarted coordinator goes on
 /// where it left off), reconnecting while the run is in flight.
-async fn keep(ctx: &Ctx, run_id: &str, src: &ConsoleSource, file: &PathBuf) -> std::io::Result<()> {
+async fn keep(
+    ctx: &Ctx,
+    run_id: &str,
+    host: &str,
+    src: &ConsoleSource,
+    file: &PathBuf,
+) -> std::io::Result<()> {
     if let Some(d) = file.parent() {
         tokio::fs::create_dir_all(d).await?;
     }
-    let mut out = tokio::fs::OpenOptions::new()
+    let out = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(file)
         .await?;
-    let mut written = out.metadata().await?.len();
-    let mut said_down = false;
+    let written = out.metadata().await?.len();
+    let mut log = Log { out, written };
+    // The failure said last (said once, not at every retry), the pause
+    // before the next attempt, and when a SOL session was last taken over.
+    let mut said_down: Option<String> = None;
+    let mut pause = Duration::from_secs(1);
+    let mut took_over: Option<std::time::Instant> = None;
     let mut buf = vec![0u8; 16 << 10];
     while ctx.live.get(run_id).is_some() {
-        let mut conn = match connect(src).await {
+        let mut conn = match connect(ctx, host, src).await {
             Ok(c) => {
-                let mark = format!(
-                    "\n[e2et {}: console {} connected]\n",
-                    crate::store::now(),
-                    describe(src)
-                );
-                out.write_all(mark.as_bytes()).await?;
-                written += mark.len() as u64;
-                info!(source = %describe(src), "console connected");
-                said_down = false;
+                // A socket that connects is up; ipmitool started is not (it
+                // may be refused), so while SOL is failing it is not marked:
+                // its own "[SOL Session operational]" line says it is up.
+                if matches!(c, Conn::Socket(_)) || said_down.is_none() {
+                    log.mark(&format!("console {} connected", describe(src)))
+                        .await?;
+                    info!(source = %describe(src), "console connected");
+                }
+                if matches!(c, Conn::Socket(_)) {
+                    said_down = None;
+                    pause = Duration::from_secs(1);
+                }
                 c
             }
-            Err(e) => {
-                if !said_down {
+            Err(Unreachable(e)) => {
+                if said_down.as_deref() != Some(e.as_str()) {
                     warn!(source = %describe(src), "console unreachable, retrying: {e}");
-                    said_down = true;
+                    log.mark(&format!(
+                        "console {} unreachable, retrying: {e}",
+                        describe(src)
+                    ))
+                    .await?;
+                    said_down = Some(e);
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
                 continue;
             }
         };
+        let mut ended_by_us = false;
         loop {
             if ctx.live.get(run_id).is_none() {
+                ended_by_us = true;
                 break;
             }
-            let n = match tokio::time::timeout(Duration::from_secs(1), conn.read(&mut buf)).await {
+            match tokio::time::timeout(Duration::from_secs(1), conn.read(&mut buf)).await {
                 Err(_) => continue,
                 Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(n)) => n,
-            };
-            if written >= MAX_BYTES {
-                continue;
-            }
-            let keep = n.min((MAX_BYTES - written) as usize);
-            out.write_all(&buf[..keep]).await?;
-            written += keep as u64;
-            if written >= MAX_BYTES {
-                let mark = format!(
-                    "\n[e2et: console log reached {MAX_BYTES} bytes; the rest is not kept]\n"
-                );
-                out.write_all(mark.as_bytes()).await?;
+                Ok(Ok(n)) => {
+                    said_down = None;
+                    pause = Duration::from_secs(1);
+                    log.console(&buf[..n]).await?;
+                }
             }
         }
-        out.flush().await?;
+        if let (Conn::Sol(s), ConsoleSource::IpmiSol(sol)) = (conn, src) {
+            let (status, said) = s.close().await;
+            if ended_by_us {
+                continue;
+            }
+            let said = said
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("tcgetattr"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let recently = took_over.is_some_and(|t| t.elapsed() < TAKEOVER_EVERY);
+            if said.contains("already active") && !recently {
+                // The BMC holds the payload for another session: ours from
+                // before a crash, or one that lost its network. Console
+                // capture is what this host's inventory asks for, so take it
+                // over (once a minute at most: never a tug of war with a
+                // person who takes it back).
+                took_over = Some(std::time::Instant::now());
+                let what = match deactivate(ctx, host, sol).await {
+                    Ok(()) => {
+                        "SOL payload was active in another session: deactivated it".to_string()
+                    }
+                    Err(e) => format!(
+                        "SOL payload is active in another session; deactivating it failed: {e}"
+                    ),
+                };
+                warn!(source = %describe(src), "{what}");
+                log.mark(&what).await?;
+                said_down = None;
+            } else {
+                let what = format!("ipmitool sol activate ended ({status}): {said}");
+                if said_down.as_deref() != Some(what.as_str()) {
+                    warn!(source = %describe(src), "{what}");
+                    log.mark(&what).await?;
+                    said_down = Some(what);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+        log.out.flush().await?;
     }
-    out.flush().await?;
+    log.out.flush().await?;
     Ok(())
 }
 

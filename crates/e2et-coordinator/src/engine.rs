@@ -33,6 +33,10 @@ pub struct EngineConfig {
     pub dhcp_log: Option<std::path::PathBuf>,
     /// Where each run's serial console is kept (hosts with `consoleCapture`).
     pub console_dir: Option<std::path::PathBuf>,
+    /// Secrets read by the engine: SOL passwords (`ipmi-<host>`).
+    pub credentials_dir: Option<std::path::PathBuf>,
+    /// The ipmitool run for `ipmi-sol:` consoles.
+    pub ipmitool: std::path::PathBuf,
     pub soft_off_timeout: Duration,
     /// After the agent took the poweroff command, how long to give the OS to
     /// shut down when the PDU cannot tell (an outlet reads on while the host
@@ -55,6 +59,8 @@ impl Default for EngineConfig {
             heartbeat_timeout: Duration::from_secs(60),
             dhcp_log: None,
             console_dir: None,
+            credentials_dir: None,
+            ipmitool: "ipmitool".into(),
             soft_off_timeout: Duration::from_secs(60),
             soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),

@@ -87,10 +87,14 @@ struct ServeArgs {
     #[arg(long, default_value_t = 10)]
     soft_off_grace_s: u64,
     /// Directory of secrets: PDU (`pdu-<name>-auth`, `pdu-<name>-priv`),
-    /// hosts' enrolment keys for quick runs (`agent-<host>`), notification
-    /// secrets; defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
+    /// hosts' enrolment keys for quick runs (`agent-<host>`), BMC passwords
+    /// for `ipmi-sol:` consoles (`ipmi-<host>`), notification secrets;
+    /// defaults to $CREDENTIALS_DIRECTORY (systemd LoadCredential).
     #[arg(long)]
     credentials_dir: Option<PathBuf>,
+    /// The ipmitool that reads `ipmi-sol:` consoles (its lanplus interface).
+    #[arg(long, default_value = "ipmitool")]
+    ipmitool: PathBuf,
     /// Test hook: abort right after entering this state, or after writing
     /// the intent of a power action (`intent:off`), as kill -9 would.
     #[arg(long, hide = true)]
@@ -220,6 +224,24 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             tracing::warn!(pdu = %name, "PDU unusable: {e}");
         }
     }
+    // A SOL console without its password is captured by no run: say so now
+    // (each run's console log says it again).
+    let creds = e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone());
+    for (host, spec) in &inventory.hosts {
+        let sol = spec
+            .console_capture
+            .as_deref()
+            .map(e2et_model::inventory::ConsoleSource::parse);
+        if let Some(Ok(e2et_model::inventory::ConsoleSource::IpmiSol(_))) = sol {
+            let pw = creds.as_ref().map(|d| d.join(format!("ipmi-{host}")));
+            if !pw.as_ref().is_some_and(|p| p.is_file()) {
+                tracing::warn!(
+                    %host,
+                    "console over IPMI SOL not capturable: no password credential ipmi-{host}"
+                );
+            }
+        }
+    }
     let public_url = a.public_url.trim_end_matches('/').to_string();
     let notifier = match &a.notify_config {
         Some(p) => {
@@ -247,6 +269,8 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
                     .unwrap_or(std::path::Path::new("."))
                     .join("console")
             })),
+            credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
+            ipmitool: a.ipmitool.clone(),
             soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
             soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
             poll: Poll {

@@ -22,6 +22,19 @@ pub fn console_socket(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.console.sock"))
 }
 
+/// A lab VM's BMC (OpenIPMI's ipmi_sim), inside the namespace: RMCP+ on
+/// this UDP port of the namespace's loopback, with Serial over LAN wired to
+/// the VM's serial port, a TCP chardev on [`SOL_SERIAL_PORT`].
+pub const BMC_PORT: u16 = 6230;
+pub const SOL_SERIAL_PORT: u16 = 7001;
+pub const BMC_USER: &str = "e2et";
+
+/// The `consoleCapture` of a VM whose console is read through its BMC.
+/// ipmi_sim offers RMCP+ cipher suites up to 3 (HMAC-SHA1, AES-CBC-128).
+pub fn sol_capture() -> String {
+    format!("ipmi-sol:{BMC_USER}@127.0.0.1:{BMC_PORT}?cipher=3")
+}
+
 pub struct Vm {
     pub serial: PathBuf,
 }
@@ -34,6 +47,24 @@ pub struct Lab {
     taps: u32,
     /// The PDU emulator's snmpd and its arguments, kept apart so it can be restarted.
     emulator: Option<(Child, Vec<String>)>,
+    /// VMs whose serial port is carried by a BMC (SOL) rather than read
+    /// from a Unix socket.
+    sol: std::collections::HashSet<String>,
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn sh(cmd: &mut Command) -> Result<()> {
@@ -58,6 +89,7 @@ impl Lab {
             dir: dir.to_path_buf(),
             bin: bin.to_path_buf(),
             children: Vec::new(),
+            sol: Default::default(),
             taps: 0,
             emulator: None,
         };
@@ -344,6 +376,88 @@ impl Lab {
         c
     }
 
+    /// Puts VM `name`'s serial port behind a BMC: call before its
+    /// `start_vm`, then [`Lab::start_bmc`]. One such VM per lab (fixed ports).
+    pub fn serial_over_sol(&mut self, name: &str) {
+        self.sol.insert(name.to_string());
+    }
+
+    /// Starts VM `name`'s BMC: ipmi_sim with one admin user, whose password
+    /// (random per lab) is written to `creds/ipmi-<name>` as the
+    /// coordinator's credential. Its SOL connects to the VM's serial port
+    /// once, at start, so the VM must be running (QEMU listening) first.
+    pub fn start_bmc(&mut self, name: &str) -> Result<()> {
+        let dir = self.dir.join(format!("{name}.bmc"));
+        std::fs::create_dir_all(dir.join("state"))?;
+        // 16 characters: the longest IPMI 1.5 password (ipmi_sim keeps no more).
+        let mut raw = [0u8; 8];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut raw)?;
+        let password = hex::encode(raw);
+        let creds = self.dir.join("creds");
+        std::fs::create_dir_all(&creds)?;
+        write_secret(&creds.join(format!("ipmi-{name}")), &password)?;
+        write_secret(
+            &dir.join("lan.conf"),
+            &format!(
+                "name \"{name}-bmc\"\n\
+                 set_working_mc 0x20\n\
+                 startlan 1\n\
+                 addr 127.0.0.1 {BMC_PORT}\n\
+                 priv_limit admin\n\
+                 allowed_auths_admin md5\n\
+                 guid a123456789abcdefa123456789abcdef\n\
+                 endlan\n\
+                 sol \"tcp:127.0.0.1:{SOL_SERIAL_PORT}\" 115200\n\
+                 user 2 true \"{BMC_USER}\" \"{password}\" admin 4 md5\n"
+            ),
+        )?;
+        std::fs::write(
+            dir.join("bmc.emu"),
+            "mc_setbmc 0x20\n\
+             mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n\
+             mc_enable 0x20\n",
+        )?;
+        let mut c = self.cmd("ipmi_sim");
+        c.arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("bmc.emu"))
+            .arg("-s")
+            .arg(dir.join("state"))
+            .arg("-n");
+        self.spawn(&format!("ipmi_sim {name}"), c, &format!("{name}.bmc.log"))?;
+        // Up when it answers an authenticated RMCP+ request.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = self
+                .cmd("ipmitool")
+                .args([
+                    "-I",
+                    "lanplus",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &BMC_PORT.to_string(),
+                ])
+                .args(["-U", BMC_USER, "-C", "3", "-f"])
+                .arg(creds.join(format!("ipmi-{name}")))
+                .args(["-N", "1", "-R", "1", "mc", "info"])
+                .stdin(Stdio::null())
+                .output()
+                .context("running ipmitool (scripts/lab-deps.sh installs it)")?;
+            if o.status.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name}'s BMC (ipmi_sim) does not answer: {}; see {name}.bmc.log",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Starts a VM on a new tap. `powered` false starts it paused (`-S`): the
     /// outlet is off until the PDU driver turns it on.
     pub fn start_vm(&mut self, name: &str, mac: &str, qmp: &Path, powered: bool) -> Result<Vm> {
@@ -397,11 +511,19 @@ impl Lab {
         // `consoleCapture`, as a console server's port would be), and QEMU
         // also logs it to a file for the lab's own record.
         .arg("-chardev")
-        .arg(format!(
-            "socket,id=ser0,path={},server=on,wait=off,logfile={}",
-            console_socket(&self.dir, name).display(),
-            serial.display()
-        ))
+        .arg(if self.sol.contains(name) {
+            // The BMC's SOL connects here (see start_bmc).
+            format!(
+                "socket,id=ser0,host=127.0.0.1,port={SOL_SERIAL_PORT},server=on,wait=off,logfile={}",
+                serial.display()
+            )
+        } else {
+            format!(
+                "socket,id=ser0,path={},server=on,wait=off,logfile={}",
+                console_socket(&self.dir, name).display(),
+                serial.display()
+            )
+        })
         .args(["-serial", "chardev:ser0"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()))

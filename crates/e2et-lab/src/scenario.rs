@@ -136,13 +136,19 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
             hosts.insert(format!("vm{n}"), h);
         }
     }
-    // Every lab VM's serial console is a QEMU socket the coordinator keeps.
+    // Every lab VM's serial console is a QEMU socket the coordinator keeps;
+    // in the crash scenario vm1's goes through its BMC's Serial over LAN (a
+    // coordinator killed mid-capture must not leave the session stuck).
     let lab_dir = pdu_dir.parent().unwrap_or(pdu_dir);
     for (name, h) in hosts.iter_mut() {
-        h["consoleCapture"] = Value::String(format!(
-            "unix:{}",
-            crate::lab::console_socket(lab_dir, name).display()
-        ));
+        h["consoleCapture"] = Value::String(if s == Scenario::Crash && name == "vm1" {
+            crate::lab::sol_capture()
+        } else {
+            format!(
+                "unix:{}",
+                crate::lab::console_socket(lab_dir, name).display()
+            )
+        });
     }
     let pdus = inv["pdus"]
         .as_object_mut()
@@ -262,7 +268,18 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         return quick(&mut lab, env.artifacts, &dir, &mac, &qmp, start);
     }
 
+    if s == Scenario::Crash {
+        lab.serial_over_sol("vm1");
+    }
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
+    if s == Scenario::Crash {
+        lab.start_bmc("vm1")?;
+        println!(
+            "[crash] vm1's BMC: ipmi_sim, RMCP+ on 127.0.0.1:{} (SOL: vm1's serial port); e2etd reads the console as {}",
+            crate::lab::BMC_PORT,
+            crate::lab::sol_capture()
+        );
+    }
     // The pass scenario is watched in Chromium: the dashboard is open before
     // the run exists and must follow it live.
     let watch = if s == Scenario::Pass {
@@ -588,6 +605,33 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 r.run.power_steps
             );
             println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
+            // The console, read over IPMI SOL by each coordinator in turn:
+            // both boots' iPXE script and userspace, and a session that
+            // every restart got back (ended by the dead one's ipmitool on
+            // its closed input, or taken over from the BMC).
+            let console = &texts[3];
+            let script = format!("e2et: run {} host vm1: netboot", r.run.id);
+            let inits = console.matches("e2et-lab: init on").count();
+            let scripts = console.matches(&script).count();
+            let sessions = console.matches("[SOL Session operational").count();
+            let takeovers = console
+                .matches("SOL payload was active in another session")
+                .count();
+            ensure!(
+                scripts == 2 && inits == 2,
+                "the console read over SOL has {scripts} of this run's iPXE scripts and {inits} boots of userspace, want 2 and 2"
+            );
+            // (A coordinator that crashes within a step of its start may
+            // die before its session is up: not every start shows one.)
+            ensure!(
+                sessions >= 2,
+                "{sessions} SOL sessions across {} coordinator starts: a restarted coordinator never got the console back",
+                CRASH_POINTS.len() + 1
+            );
+            println!(
+                "[crash] console kept over IPMI SOL: {} bytes, {sessions} SOL sessions ({takeovers} taken over from a stale session), both boots' iPXE script and userspace",
+                console.len()
+            );
         }
         Scenario::Hung => {
             ensure!(

@@ -176,8 +176,11 @@ pub struct HostSpec {
     /// How a person reaches the console (`serial:ttyS0@115200`, `ipmi-sol`, ...).
     pub console: String,
     /// Where the coordinator reads the serial console to keep a copy per run:
-    /// `tcp:<host>:<port>` (a console server's raw TCP port, ser2net) or
-    /// `unix:<path>` (a local socket: QEMU's chardev, ser2net).
+    /// `tcp:<host>:<port>` (a console server's raw TCP port, ser2net),
+    /// `unix:<path>` (a local socket: QEMU's chardev, ser2net) or
+    /// `ipmi-sol:<user>@<bmc>[:<port>][?cipher=<n>]` (the BMC's Serial over
+    /// LAN through ipmitool's lanplus interface; the password is the
+    /// credential `ipmi-<host>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_capture: Option<String>,
     pub profile: String,
@@ -193,6 +196,68 @@ pub enum ConsoleSource {
     Tcp(String),
     /// A local stream socket.
     Unix(std::path::PathBuf),
+    /// A BMC's Serial over LAN (IPMI 2.0, RMCP+).
+    IpmiSol(IpmiSol),
+}
+
+/// An IPMI Serial-over-LAN console: who logs in where, with which RMCP+
+/// cipher suite. The password is a secret and never part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpmiSol {
+    pub user: String,
+    pub bmc: String,
+    /// RMCP+ UDP port (623 unless given).
+    pub port: u16,
+    /// RMCP+ cipher suite ID (17, HMAC-SHA256 with AES-CBC-128, unless given;
+    /// older BMCs offer only 3, HMAC-SHA1 with AES-CBC-128).
+    pub cipher: u8,
+}
+
+impl IpmiSol {
+    fn parse(s: &str, rest: &str) -> Result<IpmiSol, String> {
+        let bad = |why: &str| {
+            format!("{s:?}: {why}; expected ipmi-sol:<user>@<bmc>[:<port>][?cipher=<0-17>]")
+        };
+        let (target, cipher) = match rest.split_once('?') {
+            None => (rest, 17),
+            Some((t, q)) => {
+                let n = q
+                    .strip_prefix("cipher=")
+                    .ok_or_else(|| bad("the only option is cipher"))?;
+                match n.parse::<u8>() {
+                    Ok(c) if c <= 17 => (t, c),
+                    _ => return Err(bad("the cipher suite is a number from 0 to 17")),
+                }
+            }
+        };
+        let (user, addr) = target
+            .split_once('@')
+            .ok_or_else(|| bad("no user (the BMC account SOL logs in as)"))?;
+        // IPMI user names are at most 16 bytes of printable ASCII.
+        if user.is_empty() || user.len() > 16 || !user.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("the user is 1 to 16 printable characters"));
+        }
+        let (bmc, port) = match addr.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => match p.parse::<u16>() {
+                Ok(p) if p > 0 => (h, p),
+                _ => return Err(bad("the port is a number from 1 to 65535")),
+            },
+            _ => (addr, 623),
+        };
+        let host_ok = !bmc.is_empty()
+            && bmc
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !host_ok {
+            return Err(bad("the BMC is a host name or an IPv4 address"));
+        }
+        Ok(IpmiSol {
+            user: user.to_string(),
+            bmc: bmc.to_string(),
+            port,
+            cipher,
+        })
+    }
 }
 
 impl ConsoleSource {
@@ -210,9 +275,11 @@ impl ConsoleSource {
                 return Err(format!("{s:?}: expected unix:<absolute path>"));
             }
             Ok(ConsoleSource::Unix(p.into()))
+        } else if let Some(r) = s.strip_prefix("ipmi-sol:") {
+            IpmiSol::parse(s, r).map(ConsoleSource::IpmiSol)
         } else {
             Err(format!(
-                "{s:?}: expected tcp:<host>:<port> or unix:<path> (IPMI SOL is not read by the coordinator)"
+                "{s:?}: expected tcp:<host>:<port>, unix:<path> or ipmi-sol:<user>@<bmc>[:<port>][?cipher=<n>]"
             ))
         }
     }
@@ -677,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn console_capture_is_a_tcp_port_or_a_unix_socket() {
+    fn console_capture_is_a_tcp_port_a_unix_socket_or_ipmi_sol() {
         let mut v = sample();
         v["hosts"]["a"]["consoleCapture"] = "tcp:termsrv.mgmt:7001".into();
         v["hosts"]["b"]["consoleCapture"] = "unix:/run/vm1.console".into();
@@ -686,8 +753,33 @@ mod tests {
             ConsoleSource::parse(inv.hosts["a"].console_capture.as_deref().unwrap()),
             Ok(ConsoleSource::Tcp("termsrv.mgmt:7001".into()))
         );
+        let sol = |user: &str, bmc: &str, port, cipher| {
+            Ok(ConsoleSource::IpmiSol(IpmiSol {
+                user: user.into(),
+                bmc: bmc.into(),
+                port,
+                cipher,
+            }))
+        };
+        assert_eq!(
+            ConsoleSource::parse("ipmi-sol:ADMIN@k10-bmc.mgmt"),
+            sol("ADMIN", "k10-bmc.mgmt", 623, 17)
+        );
+        assert_eq!(
+            ConsoleSource::parse("ipmi-sol:e2et@127.0.0.1:9623?cipher=3"),
+            sol("e2et", "127.0.0.1", 9623, 3)
+        );
         for bad in [
             "ipmi-sol:bmc",
+            "ipmi-sol:@bmc",
+            "ipmi-sol:a@",
+            "ipmi-sol:a@bmc:0",
+            "ipmi-sol:a@bmc:x",
+            "ipmi-sol:a@bmc?cipher=18",
+            "ipmi-sol:a@bmc?password=x",
+            "ipmi-sol:a b@bmc",
+            "ipmi-sol:a@b;rm",
+            "serial:ttyS0",
             "tcp:termsrv",
             "tcp::7001",
             "tcp:h:0",
