@@ -1146,15 +1146,7 @@ async fn notifications_reach_ntfy_webhook_and_smtp_without_holding_up_the_run() 
         assert!(Instant::now() < deadline, "{m}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = std::fs::read_to_string(
-        std::fs::read_dir(d.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .find(|e| e.file_name().to_string_lossy().starts_with("e2etd-"))
-            .unwrap()
-            .path(),
-    )
-    .unwrap();
+    let log = daemon_logs(d.path());
     assert!(
         log.contains("notification not delivered") && log.contains("dead"),
         "{log}"
@@ -1163,6 +1155,17 @@ async fn notifications_reach_ntfy_webhook_and_smtp_without_holding_up_the_run() 
         !log.contains("hook-secret-1") && !log.contains("tk_ntfy"),
         "secrets stay out of the log"
     );
+}
+
+/// What every e2etd started in `dir` logged (one file per daemon).
+fn daemon_logs(dir: &Path) -> String {
+    let mut logs = String::new();
+    for f in std::fs::read_dir(dir).unwrap().flatten() {
+        if f.file_name().to_string_lossy().starts_with("e2etd-") {
+            logs += &std::fs::read_to_string(f.path()).unwrap_or_default();
+        }
+    }
+    logs
 }
 
 /// Waits for a daemon armed with --crash-after to abort.
@@ -1174,13 +1177,10 @@ fn wait_crash(e: &mut Daemon, dir: &Path) {
             return;
         }
         if Instant::now() > deadline {
-            let mut logs = String::new();
-            for f in std::fs::read_dir(dir).unwrap().flatten() {
-                if f.file_name().to_string_lossy().starts_with("e2etd-") {
-                    logs += &std::fs::read_to_string(f.path()).unwrap_or_default();
-                }
-            }
-            panic!("e2etd did not hit its crash point; its log:\n{logs}");
+            panic!(
+                "e2etd did not hit its crash point; its log:\n{}",
+                daemon_logs(dir)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -1905,15 +1905,7 @@ async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_free
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let log = std::fs::read_to_string(
-        std::fs::read_dir(d.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .find(|e| e.file_name().to_string_lossy().starts_with("e2etd-"))
-            .unwrap()
-            .path(),
-    )
-    .unwrap();
+    let log = daemon_logs(d.path());
     assert!(
         !log.contains(BMC_PASSWORD),
         "the password is in e2etd's log"
