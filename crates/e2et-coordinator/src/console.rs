@@ -428,13 +428,18 @@ pub fn last_line(ctx: &Ctx, run_id: &str) -> Option<String> {
     last_printable_line(&text)
 }
 
-/// Strips terminal escapes and control characters; skips our own markers.
+/// What ipmitool prints when its SOL session is up: the console's path, not
+/// the host's words.
+const SOL_BANNER: &str = "[SOL Session operational";
+
+/// Strips terminal escapes and control characters; skips our own markers
+/// and ipmitool's banner.
 fn last_printable_line(text: &str) -> Option<String> {
     text.split(['\n', '\r'])
         .rev()
         .map(strip_escapes)
         .map(|l| l.trim().to_string())
-        .find(|l| !l.is_empty() && !l.starts_with("[e2et "))
+        .find(|l| !l.is_empty() && !l.starts_with("[e2et ") && !l.starts_with(SOL_BANNER))
         .map(|l| l.chars().take(200).collect())
 }
 
@@ -488,6 +493,13 @@ mod tests {
             "iPXE 1.21 -- Open Source"
         );
         assert!(last_printable_line("\r\n\x1b[0m\n").is_none());
+        assert_eq!(
+            last_printable_line(
+                "Linux version 6.1\r\n[SOL Session operational.  Use ~? for help]\n"
+            )
+            .as_deref(),
+            Some("Linux version 6.1")
+        );
         assert_eq!(
             strip_escapes("initrd.gz... 91%\u{8}\u{8}\u{8}92%\u{8}\u{8}\u{8}"),
             "initrd.gz... 92%"
