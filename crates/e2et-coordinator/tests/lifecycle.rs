@@ -55,6 +55,17 @@ fn qmp_peer(sock: &Path, running: Arc<Mutex<bool>>, stuck: bool) {
     });
 }
 
+/// A test directory with a QMP peer as outlet 1 of PDU `q` (powered on
+/// when `on`; `stuck`: it never switches off); returns the directory and
+/// the peer's power state.
+fn with_qmp_peer(on: bool, stuck: bool) -> (tempfile::TempDir, Arc<Mutex<bool>>) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let running = Arc::new(Mutex::new(on));
+    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), stuck);
+    (d, running)
+}
+
 struct Daemon {
     child: Child,
     url: String,
@@ -395,10 +406,7 @@ async fn hello_facts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_lifecycle_through_the_real_daemon() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    let running = Arc::new(Mutex::new(false));
-    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let (d, running) = with_qmp_peer(false, false);
     let e = start(d.path(), false);
     let c = reqwest::Client::new();
     wait_up(&c, &e.url).await;
@@ -707,10 +715,7 @@ async fn cold_lifecycle_through_the_real_daemon() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    let running = Arc::new(Mutex::new(true));
-    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running, true);
+    let (d, _) = with_qmp_peer(true, true);
     let e = start(d.path(), false);
     let c = reqwest::Client::new();
     wait_up(&c, &e.url).await;
@@ -1188,10 +1193,7 @@ fn wait_crash(e: &mut Daemon, dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_in_inventory_gate_resumes_the_run() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    let running = Arc::new(Mutex::new(false));
-    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let (d, running) = with_qmp_peer(false, false);
     let c = reqwest::Client::new();
     let mut e = start_with(d.path(), false, &["--crash-after", "inventory_gate"]);
     wait_up(&c, &e.url).await;
@@ -1230,10 +1232,7 @@ async fn a_crash_in_inventory_gate_resumes_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_power_command_and_read_back_holds_the_run() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    let running = Arc::new(Mutex::new(true));
-    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
+    let (d, running) = with_qmp_peer(true, false);
     let c = reqwest::Client::new();
     let mut e = start_with(d.path(), false, &["--crash-after", "intent:off"]);
     wait_up(&c, &e.url).await;
@@ -1264,13 +1263,7 @@ async fn a_crash_between_power_command_and_read_back_holds_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    qmp_peer(
-        &d.path().join("pdu/outlet-1.qmp"),
-        Arc::new(Mutex::new(true)),
-        false,
-    );
+    let (d, _) = with_qmp_peer(true, false);
     // The host's serial console: a socket the coordinator reads.
     let sock = d.path().join("vm1.console");
     let listener = tokio::net::UnixListener::bind(&sock).unwrap();
@@ -1404,13 +1397,7 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_hangs_while_the_coordinator_is_down_is_caught_after_the_restart() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    qmp_peer(
-        &d.path().join("pdu/outlet-1.qmp"),
-        Arc::new(Mutex::new(true)),
-        false,
-    );
+    let (d, _) = with_qmp_peer(true, false);
     let c = reqwest::Client::new();
     let mut e = start_with(d.path(), false, &["--crash-after", "validate"]);
     wait_up(&c, &e.url).await;
@@ -1521,13 +1508,10 @@ async fn enrolled_boot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quick_run_cycles_and_revalidates_the_installed_system_and_never_promotes() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    // The host is up on its installed system.
+    let (d, running) = with_qmp_peer(true, false);
     let creds = d.path().join("creds");
     std::fs::create_dir_all(&creds).unwrap();
-    // The host is up on its installed system.
-    let running = Arc::new(Mutex::new(true));
-    qmp_peer(&d.path().join("pdu/outlet-1.qmp"), running.clone(), false);
     let e = start_with(
         d.path(),
         false,
@@ -1768,13 +1752,7 @@ fn sol_session(port: u16, pw: &Path) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_freed() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    qmp_peer(
-        &d.path().join("pdu/outlet-1.qmp"),
-        Arc::new(Mutex::new(false)),
-        false,
-    );
+    let (d, _) = with_qmp_peer(false, false);
     // The host's serial port, which the BMC carries over SOL.
     let serial = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let serial_port = serial.local_addr().unwrap().port();
