@@ -242,11 +242,11 @@ impl Lab {
     }
 
     fn emulator_ready(&self, listen: &str) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let ok = self
-                .cmd("snmpget")
-                .args([
+        self.until_ok(
+            Duration::from_secs(15),
+            || {
+                let mut c = self.cmd("snmpget");
+                c.args([
                     "-v3",
                     "-l",
                     "authPriv",
@@ -268,17 +268,28 @@ impl Lab {
                     "0",
                     listen,
                     "1.3.6.1.2.1.1.2.0",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if ok {
+                ]);
+                c
+            },
+            &format!("the PDU emulator did not answer on {listen} (see pdu-emulator/snmpd.log)"),
+        )
+    }
+
+    /// Runs the command `probe` builds every 200 ms until it succeeds, for
+    /// at most `within`; else fails saying `fail` and the last stderr.
+    fn until_ok(&self, within: Duration, probe: impl Fn() -> Command, fail: &str) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut c = probe();
+            let o = c
+                .stdin(Stdio::null())
+                .output()
+                .with_context(|| format!("running {c:?}"))?;
+            if o.status.success() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("the PDU emulator did not answer on {listen}; see pdu-emulator/snmpd.log");
+                bail!("{fail}: {}", String::from_utf8_lossy(&o.stderr).trim());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -427,11 +438,12 @@ impl Lab {
             .arg("-n");
         self.spawn(&format!("ipmi_sim {name}"), c, &format!("{name}.bmc.log"))?;
         // Up when it answers an authenticated RMCP+ request.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let o = self
-                .cmd("ipmitool")
-                .args([
+        let pw = creds.join(format!("ipmi-{name}"));
+        self.until_ok(
+            Duration::from_secs(10),
+            || {
+                let mut c = self.cmd("ipmitool");
+                c.args([
                     "-I",
                     "lanplus",
                     "-H",
@@ -440,22 +452,12 @@ impl Lab {
                     &BMC_PORT.to_string(),
                 ])
                 .args(["-U", BMC_USER, "-C", "3", "-f"])
-                .arg(creds.join(format!("ipmi-{name}")))
-                .args(["-N", "1", "-R", "1", "mc", "info"])
-                .stdin(Stdio::null())
-                .output()
-                .context("running ipmitool (scripts/lab-deps.sh installs it)")?;
-            if o.status.success() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{name}'s BMC (ipmi_sim) does not answer: {}; see {name}.bmc.log",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+                .arg(&pw)
+                .args(["-N", "1", "-R", "1", "mc", "info"]);
+                c
+            },
+            &format!("{name}'s BMC (ipmi_sim) does not answer (see {name}.bmc.log)"),
+        )
     }
 
     /// Starts a VM on a new tap. `powered` false starts it paused (`-S`): the
