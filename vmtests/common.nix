@@ -8,14 +8,19 @@
 }:
 
 let
-  qemu-common = import "${pkgs.path}/nixos/lib/qemu-common.nix" { inherit (pkgs) lib stdenv; };
+  # callPackage fills whichever arguments the file takes: `{ lib, pkgs }` at
+  # nixos-25.11, `{ lib, stdenv }` on later nixpkgs.
+  qemu-common = pkgs.callPackage "${pkgs.path}/nixos/lib/qemu-common.nix" { };
   e2et = self.packages.${pkgs.stdenv.hostPlatform.system}.e2et;
   e2etLab = self.packages.${pkgs.stdenv.hostPlatform.system}.e2et-lab;
 in
 rec {
   coordinatorIp = "192.168.1.10";
   pduIp = "192.168.1.20";
-  clientMac = "52:54:00:12:01:01";
+  # Outside the test framework's 52:54:00:12:<vlan>:<node> scheme
+  # (nixos/lib/qemu-common.nix), which gives the coordinator's eth1
+  # 52:54:00:12:01:01: one MAC twice on the VDE switch breaks DHCP.
+  clientMac = "52:54:00:e2:e7:c1";
   clientIp = "192.168.1.101";
 
   # The emulator's SHA/AES user (see crates/e2et-lab/src/pdu_emulator.rs).
@@ -40,6 +45,22 @@ rec {
         privProtocol = "AES";
       };
     };
+    # The NixOS netboot image (netboot/): systemd, sshd, chrony, journald,
+    # the root on tmpfs (installer/netboot/netboot.nix) and nothing that
+    # survives a power cycle.
+    profiles.nixos-netboot = {
+      firstBoot = {
+        ssh = true;
+        timeSync = true;
+        init = "systemd";
+        cmdline = [ "console=ttyS0,115200" ];
+      };
+      storage.rootFstype = "tmpfs";
+      service.required = [
+        "sshd"
+        "chronyd"
+      ];
+    };
     hosts.client = {
       mac = clientMac;
       ip = clientIp;
@@ -51,7 +72,7 @@ rec {
         }
       ];
       console = "serial:ttyS0 (test driver log)";
-      profile = "lab-netboot";
+      profile = "nixos-netboot";
       expect = {
         minRamMib = 1024;
         persistentPaths = [ ];
@@ -60,16 +81,20 @@ rec {
     };
   };
 
-  # A test-only secret: written at boot outside the store path the module checks.
+  # Test-only secrets, written at every boot before e2etd starts (outside the
+  # Nix store, as the module asserts).
   pduSecrets = {
     systemd.services.e2et-test-pdu-secrets = {
       wantedBy = [ "multi-user.target" ];
       before = [ "e2etd.service" ];
-      serviceConfig.Type = "oneshot";
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+      };
       script = ''
-        install -d -m 0700 /run/keys
-        printf '%s' '${snmpAuth}' > /run/keys/pdu-rack-auth
-        printf '%s' '${snmpPriv}' > /run/keys/pdu-rack-priv
+        install -d -m 0700 /var/lib/e2et-test-secrets
+        printf '%s' '${snmpAuth}' > /var/lib/e2et-test-secrets/pdu-rack-auth
+        printf '%s' '${snmpPriv}' > /var/lib/e2et-test-secrets/pdu-rack-priv
       '';
     };
   };
@@ -99,8 +124,8 @@ rec {
         publicUrl = "http://${coordinatorIp}:8080";
         dhcp.subnet = "192.168.1.0";
         pduCredentials.rack = {
-          authPasswordFile = "/run/keys/pdu-rack-auth";
-          privPasswordFile = "/run/keys/pdu-rack-priv";
+          authPasswordFile = "/var/lib/e2et-test-secrets/pdu-rack-auth";
+          privPasswordFile = "/var/lib/e2et-test-secrets/pdu-rack-priv";
         };
       };
       services.e2et.netbootServer = {

@@ -46,14 +46,17 @@ pkgs.testers.runNixOSTest {
           objectClass: top
           objectClass: dcObject
           objectClass: organization
+          dc: vmtest
           o: vmtest
 
           dn: ou=people,${suffix}
           objectClass: organizationalUnit
+          ou: people
 
           dn: uid=alice,ou=people,${suffix}
           objectClass: person
           objectClass: posixAccount
+          uid: alice
           homeDirectory: /home/alice
           uidNumber: 4242
           gidNumber: 4242
@@ -69,7 +72,9 @@ pkgs.testers.runNixOSTest {
         imports = [ self.nixosModules.default ];
         virtualisation.vlans = [ 1 ];
         virtualisation.emptyDiskImages = [ 256 ];
-        fileSystems."/persist" = {
+        # In test VMs qemu-vm.nix replaces fileSystems with
+        # virtualisation.fileSystems (mkVMOverride): declare mounts there.
+        virtualisation.fileSystems."/persist" = {
           device = "/dev/vdb";
           fsType = "ext4";
           autoFormat = true;

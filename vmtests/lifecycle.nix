@@ -30,7 +30,7 @@ pkgs.testers.runNixOSTest {
     pdu.wait_for_unit("e2et-pdu-emulator.service")
     pdu.wait_until_succeeds("${common.outletStateCmd 1}")
 
-    client = create_machine("${common.clientStartCommand { }}")
+    client = create_machine(${builtins.toJSON (common.clientStartCommand { })}, name="client")
 
     with subtest("a known MAC without a run boots its local disk"):
         script = coordinator.succeed("curl -sf http://${common.coordinatorIp}:8080/boot/${common.clientMac}.ipxe")
@@ -38,12 +38,14 @@ pkgs.testers.runNixOSTest {
 
     with subtest("cold run: power on, netboot, validate, power cycle, revalidate"):
         coordinator.succeed("e2et --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
-        log = follow_outlet(client)
-        print(log)
-        assert "verdict=passed" in log, log
+        run_log = follow_outlet(client)
+        print(run_log)
+        assert "verdict=passed" in run_log, run_log
 
     with subtest("the report shows two boots, one provisioning, one power cycle"):
-        run = re.search(r"run=(\S+)", log).group(1)
+        found = re.search(r"run=(\S+)", run_log)
+        assert found is not None, run_log
+        run = found.group(1)
         report = json.loads(coordinator.succeed(f"e2et --server http://${common.coordinatorIp}:8080 report {run} --format json"))
         lc = report["lifecycle"]
         assert (lc["provisionings"], lc["power_cycles"], lc["boots"], lc["validations"]) == (1, 1, 2, 2), lc

@@ -54,9 +54,14 @@ pkgs.testers.runNixOSTest {
         e2et
         pkgs.net-snmp
       ];
+      # RemainAfterExit: the test script waits for this unit, and the driver
+      # fails wait_for_unit on an inactive unit with no pending job.
       systemd.services.test-secrets = {
         wantedBy = [ "multi-user.target" ];
-        serviceConfig.Type = "oneshot";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
         script = ''
           install -d -m 0700 /run/keys
           ${secretFiles}

@@ -51,14 +51,16 @@ pkgs.testers.runNixOSTest {
     coordinator.wait_for_unit("e2etd.service")
     pdu.wait_for_unit("e2et-pdu-emulator.service")
     pdu.wait_until_succeeds("${common.outletStateCmd 1}")
-    client = create_machine("${common.clientStartCommand { }}")
+    client = create_machine(${builtins.toJSON (common.clientStartCommand { })}, name="client")
 
     with subtest("the netboot-only host loses its state across the cycle and is not passed"):
         coordinator.succeed("e2et --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
-        log = follow_outlet(client)
-        print(log)
-        assert "verdict=passed" not in log, log
-        run = re.search(r"run=(\S+)", log).group(1)
+        run_log = follow_outlet(client)
+        print(run_log)
+        assert "verdict=passed" not in run_log, run_log
+        found = re.search(r"run=(\S+)", run_log)
+        assert found is not None, run_log
+        run = found.group(1)
         report = json.loads(coordinator.succeed(f"e2et --server http://${common.coordinatorIp}:8080 report {run} --format json"))
         check = [c for c in report["run_checks"] if c["id"] == "storage.persistent.unchanged:${statePath}"][0]
         assert check["outcome"]["status"] == "fail", check
