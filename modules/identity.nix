@@ -6,13 +6,14 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
-
 
 let
   cfg = config.services.e2et.identity;
   p = cfg.persistencePath;
+  sssMount = "${utils.escapeSystemdPath "/var/lib/sss"}.mount";
 in
 {
   options.services.e2et.identity = {
@@ -74,6 +75,26 @@ in
       '';
     };
 
+    sudoThroughSssd = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Take sudo rules from the directory through SSSD (profile field
+        identity.sudoSss): sudo built with SSSD support and
+        `sudoers: files sss` in nsswitch.conf.
+      '';
+    };
+
+    sshKeysThroughSssd = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Take users' SSH public keys from the directory through SSSD
+        (`sss_ssh_authorizedkeys` as sshd's AuthorizedKeysCommand; profile
+        field identity.sshKeysSss).
+      '';
+    };
+
     breakGlass = {
       user = lib.mkOption {
         type = lib.types.str;
@@ -129,6 +150,22 @@ in
     };
 
     services.sssd.enable = true;
+    services.sssd.sshAuthorizedKeysIntegration = cfg.sshKeysThroughSssd;
+
+    security.sudo = lib.mkIf cfg.sudoThroughSssd {
+      enable = true;
+      package = pkgs.sudo.override { withSssd = true; };
+    };
+    system.nssDatabases.sudoers = lib.mkIf cfg.sudoThroughSssd [ "sss" ];
+
+    # One time daemon, from the IPA server: chrony. Some nixpkgs versions of
+    # security.ipa turn on ntpd instead; two daemons would fight over the
+    # clock, and the acceptance profile expects chronyd or timesyncd.
+    services.ntp.enable = lib.mkIf (cfg.ipa != null) (lib.mkForce false);
+    services.chrony = lib.mkIf (cfg.ipa != null) {
+      enable = lib.mkDefault true;
+      servers = lib.mkDefault [ cfg.ipa.server ];
+    };
 
     users.users.${cfg.breakGlass.user} = {
       isNormalUser = true;
@@ -136,16 +173,48 @@ in
       hashedPasswordFile = cfg.breakGlass.hashedPasswordFile;
     };
 
-    fileSystems."/var/lib/sss" = lib.mkIf (p != null) {
-      device = "${p}/var/lib/sss";
-      fsType = "none";
-      options = [ "bind" ];
-      depends = [ p ];
+    # The bind mount's source must exist before the mount: tmpfiles runs
+    # after local-fs.target, too late on a fresh /persist (the mount fails
+    # and the boot drops to emergency mode). This unit creates it in
+    # between: after the persistent storage is mounted, before the bind.
+    # A mount unit, not fileSystems: test VMs replace fileSystems wholesale.
+    systemd.services.e2et-identity-persist = lib.mkIf (p != null) {
+      description = "Create the identity role's directories on ${p}";
+      unitConfig = {
+        DefaultDependencies = false;
+        RequiresMountsFor = [ p ];
+      };
+      before = [
+        sssMount
+        "shutdown.target"
+      ];
+      requiredBy = [ sssMount ];
+      conflicts = [ "shutdown.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+      };
+      script = ''
+        ${pkgs.coreutils}/bin/install -d -m 0700 ${p}/var/lib/sss
+        ${pkgs.coreutils}/bin/install -d -m 0755 ${p}/etc
+      '';
     };
 
+    systemd.mounts = lib.mkIf (p != null) [
+      {
+        what = "${p}/var/lib/sss";
+        where = "/var/lib/sss";
+        type = "none";
+        options = "bind";
+        wantedBy = [ "local-fs.target" ];
+        before = [ "local-fs.target" ];
+        requires = [ "e2et-identity-persist.service" ];
+        after = [ "e2et-identity-persist.service" ];
+        unitConfig.RequiresMountsFor = [ p ];
+      }
+    ];
+
     systemd.tmpfiles.rules = lib.mkIf (p != null) [
-      "d ${p}/var/lib/sss 0700 root root -"
-      "d ${p}/etc 0755 root root -"
       "L+ /etc/krb5.keytab - - - - ${p}/etc/krb5.keytab"
     ];
 

@@ -30,10 +30,18 @@
       realm = "LAB.E2ET.TEST";
       server = "ipa.lab.e2et.test";
       basedn = "dc=lab,dc=e2et,dc=test";
-      # Replace with a fixed-output fetch of https://<server>/ipa/config/ca.crt.
-      certificate = pkgs.writeText "ipa-ca.crt" "";
+      # A test CA generated for this example (its key was discarded), so
+      # the system builds: security.ipa imports it into an NSS database with
+      # `certutil -A -i`, which refuses an empty or malformed file. Replace
+      # it with your IPA server's https://<server>/ipa/config/ca.crt.
+      certificate = pkgs.writeText "ipa-ca.crt" (builtins.readFile ./ipa-ca.crt);
     };
-    breakGlass.hashedPasswordFile = "/persist/secrets/breakglass.hash";
+    # The inventory's profile aaa-domain-client names the break-glass
+    # account "rescue".
+    breakGlass = {
+      user = "rescue";
+      hashedPasswordFile = "/persist/secrets/breakglass.hash";
+    };
   };
 
   services.openssh.enable = true;
