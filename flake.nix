@@ -15,10 +15,15 @@
 
       # Module files never mention the flake: this wrapper gives each the
       # package built here as a default.
+      # The key lets the module system import the wrapper once however many
+      # times it is reached (nixosModules.default and nixosModules.agent
+      # together): without it the package default is defined twice.
       withPackage =
         file: path:
         { pkgs, lib, ... }:
         {
+          key = "${toString file}#e2et-flake-package";
+          _file = "${toString ./flake.nix}#nixosModules";
           imports = [ file ];
           config = lib.setAttrByPath (path ++ [ "package" ]) (
             lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.e2et

@@ -136,7 +136,9 @@
     # The example field host: an IPA/SSSD client behind rack 10's AP7901.
     k10 = {
       mac = "3c:ec:ef:10:0a:10";
-      ip = "10.20.10.10";
+      # In the coordinator's provisioning subnet (hosts/coordinator:
+      # dhcp.subnet): dnsmasq answers no dhcp-host outside its dhcp-range.
+      ip = "10.99.0.110";
       fqdn = "k10.lab.e2et.test";
       power = [ { pdu = "rack10-a"; outlet = 3; } ];
       console = "ipmi-sol:k10-bmc.mgmt.e2et.test";

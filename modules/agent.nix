@@ -97,7 +97,7 @@ in
       keyFile = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
         default = null;
-        example = "/run/keys/e2et-enrol";
+        example = "/var/lib/e2et-secrets/enrol-key";
         description = ''
           File holding this host's enrolment key (the coordinator holds the
           same key in services.e2et.coordinator.agentEnrolmentKeyFiles),

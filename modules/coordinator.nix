@@ -39,17 +39,20 @@ let
       ${lib.optionalString cfg.dhcp.routerAdvertisements "--router-advertisements"} > $out
   '';
 
-  # iPXE for NICs whose ROM is plain PXE: BIOS chainloads undionly.kpxe, UEFI ipxe.efi.
-  tftpRoot = pkgs.linkFarm "e2et-tftp" [
-    {
+  # iPXE for NICs whose ROM is plain PXE: BIOS chainloads undionly.kpxe, UEFI
+  # ipxe.efi. pkgs.ipxe builds undionly.kpxe (a BIOS PXE image) only on x86.
+  tftpRoot = pkgs.linkFarm "e2et-tftp" (
+    lib.optional pkgs.stdenv.hostPlatform.isx86 {
       name = "undionly.kpxe";
       path = "${pkgs.ipxe}/undionly.kpxe";
     }
-    {
-      name = "ipxe.efi";
-      path = "${pkgs.ipxe}/ipxe.efi";
-    }
-  ];
+    ++ [
+      {
+        name = "ipxe.efi";
+        path = "${pkgs.ipxe}/ipxe.efi";
+      }
+    ]
+  );
 
   # dnsmasq logs DHCP here (a setgid directory of group e2et-dhcp, so e2etd
   # can read it): a stuck run's reason says when its host's DHCP was seen.
@@ -113,6 +116,8 @@ let
     )
   );
   bmcSecrets = lib.mapAttrs' (host: f: lib.nameValuePair "ipmi-${host}" f) cfg.bmcPasswordFiles;
+  # Deployment keys (NixOps, colmena) land in /run/keys only when deployed.
+  volatileSecrets = lib.filter (f: lib.hasPrefix "/run/keys/" f) secretFiles;
   secretFiles =
     lib.optional (cfg.operatorTokenFile != null) cfg.operatorTokenFile
     ++ lib.attrValues pduSecrets
@@ -180,7 +185,7 @@ in
     operatorTokenFile = mkOption {
       type = types.nullOr types.str;
       default = null;
-      example = "/run/keys/e2et-operator-token";
+      example = "/var/lib/e2et-secrets/e2et-operator-token";
       description = ''
         File holding the operator API bearer token, passed to the service as a
         systemd credential. Must not be in the Nix store. Without it the
@@ -214,8 +219,8 @@ in
       example = lib.literalExpression ''
         {
           rack10-a = {
-            authPasswordFile = "/run/keys/pdu-rack10-a-auth";
-            privPasswordFile = "/run/keys/pdu-rack10-a-priv";
+            authPasswordFile = "/var/lib/e2et-secrets/pdu-rack10-a-auth";
+            privPasswordFile = "/var/lib/e2et-secrets/pdu-rack10-a-priv";
           };
         }
       '';
@@ -230,7 +235,7 @@ in
       type = types.attrsOf types.str;
       default = { };
       example = lib.literalExpression ''
-        { k10 = "/run/keys/e2et-agent-k10"; }
+        { k10 = "/var/lib/e2et-secrets/agent-k10"; }
       '';
       description = ''
         Each host's enrolment key, by inventory host name: the shared secret
@@ -246,7 +251,7 @@ in
       type = types.attrsOf types.str;
       default = { };
       example = lib.literalExpression ''
-        { k10 = "/run/keys/k10-bmc"; }
+        { k10 = "/var/lib/e2et-secrets/k10-bmc"; }
       '';
       description = ''
         The BMC password of each host whose inventory `consoleCapture` is
@@ -380,7 +385,7 @@ in
         [
           { name = "oncall"; kind = "ntfy"; url = "https://ntfy.example.org/e2et"; events = [ "run_failed" "pdu_error" ]; }
           { name = "jenkins"; kind = "webhook"; url = "https://jenkins.example.org/generic-webhook-trigger/invoke";
-            secretFile = "/run/keys/e2et-webhook"; events = [ "run_failed" "run_passed" "run_held" ]; }
+            secretFile = "/var/lib/e2et-secrets/webhook"; events = [ "run_failed" "run_passed" "run_held" ]; }
         ]
       '';
       description = ''
@@ -412,6 +417,13 @@ in
       };
     };
 
+    generated = mkOption {
+      internal = true;
+      readOnly = true;
+      type = types.attrsOf types.package;
+      description = "Files generated from the inventory (for tests to inspect): the inventory JSON, its build-time check and the dnsmasq configuration.";
+    };
+
     openFirewall = mkOption {
       type = types.bool;
       default = true;
@@ -420,10 +432,19 @@ in
   };
 
   config = mkIf cfg.enable {
+    warnings = lib.optional (volatileSecrets != [ ]) ''
+      services.e2et.coordinator: ${lib.concatStringsSep ", " volatileSecrets} lie under /run/keys,
+      which is empty after a reboot unless something writes it at every boot: e2etd's
+      LoadCredential then fails and the coordinator does not start. Keep secrets in a
+      root-only directory on persistent storage (e.g. /var/lib/e2et-secrets), or use a
+      secrets manager that decrypts at every activation (agenix: config.age.secrets.<n>.path,
+      sops-nix: config.sops.secrets.<n>.path).
+    '';
+
     assertions = [
       {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
-        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles, bmcPasswordFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /run/keys.";
+        message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles, bmcPasswordFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /var/lib/e2et-secrets.";
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f) secretFiles;
@@ -458,6 +479,10 @@ in
         message = "services.e2et.coordinator.inventory must be the data of hosts/inventory.nix (with `hosts` and `pdus`).";
       }
     ];
+
+    services.e2et.coordinator.generated = {
+      inherit inventoryJson checkedConfig dnsmasqConf;
+    };
 
     system.checks = [ checkedConfig ];
 

@@ -13,7 +13,15 @@ let
   kernelTarget = pkgs.stdenv.hostPlatform.linux-kernel.target;
 in
 {
-  imports = [ (modulesPath + "/installer/netboot/netboot-minimal.nix") ];
+  # netboot.nix builds the kernel, the initrd with the whole system in it and
+  # the iPXE script; minimal.nix drops documentation and the like. Not
+  # netboot-minimal.nix: it pulls in installation-device.nix (root logged in
+  # on every console, empty passwords, passwordless sudo, a nixpkgs channel
+  # copy), and a host under test must not be open on its console.
+  imports = [
+    (modulesPath + "/installer/netboot/netboot.nix")
+    (modulesPath + "/profiles/minimal.nix")
+  ];
 
   services.e2et.agent.enable = true;
 

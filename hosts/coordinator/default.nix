@@ -1,5 +1,8 @@
 # The deployable coordinator: `nixos-rebuild switch --flake .#coordinator`.
 { ... }:
+let
+  secrets = "/var/lib/e2et-secrets";
+in
 {
   networking.hostName = "coordinator";
 
@@ -28,15 +31,23 @@
     provisioningInterface = "enp2s0";
     publicUrl = "http://10.99.0.1:8080";
     dhcp.subnet = "10.99.0.0";
-    operatorTokenFile = "/run/keys/e2et-operator-token";
+    # Secrets live in a root-only directory on the root filesystem, so they
+    # are there at every boot (files under /run/keys vanish at a reboot and
+    # e2etd's LoadCredential then fails). Put each file there by hand
+    # (`install -m 0600`), or let a secrets manager write them and point
+    # these options at its paths: agenix's `config.age.secrets.<name>.path`
+    # (/run/agenix/<name>) or sops-nix's `config.sops.secrets.<name>.path`
+    # (/run/secrets/<name>), both decrypted anew at every activation.
+    operatorTokenFile = "${secrets}/e2et-operator-token";
     pduCredentials.rack10-a = {
-      authPasswordFile = "/run/keys/pdu-rack10-a-auth";
-      privPasswordFile = "/run/keys/pdu-rack10-a-priv";
+      authPasswordFile = "${secrets}/pdu-rack10-a-auth";
+      privPasswordFile = "${secrets}/pdu-rack10-a-priv";
     };
     # k10's console is read over its BMC's Serial over LAN (inventory
     # consoleCapture = "ipmi-sol:...").
-    bmcPasswordFiles.k10 = "/run/keys/k10-bmc";
+    bmcPasswordFiles.k10 = "${secrets}/k10-bmc";
   };
+  systemd.tmpfiles.rules = [ "d ${secrets} 0700 root root -" ];
 
   # Kernel, initrd and init= of the netboot image come from the flake's
   # nixosConfigurations.netboot (set in flake.nix).

@@ -3,6 +3,53 @@
 //! script; plain PXE ROMs get undionly.kpxe over TFTP to chainload iPXE.
 use e2et_model::inventory::{normalize_mac, Inventory};
 use std::fmt::Write;
+use std::net::Ipv4Addr;
+
+/// Why no configuration could be written: each names what was wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DnsmasqError {
+    #[error("--subnet {0:?} is not an IPv4 network address")]
+    Subnet(String),
+    #[error("--netmask {0:?} is not a contiguous IPv4 netmask")]
+    Netmask(String),
+    #[error("--subnet {subnet} has host bits set under --netmask {netmask}")]
+    HostBits { subnet: String, netmask: String },
+    #[error("host {host}: ip {ip:?} is not an IPv4 address")]
+    HostIp { host: String, ip: String },
+    #[error(
+        "host {host}: ip {ip} lies outside the provisioning subnet {subnet}/{netmask}, \
+         so dnsmasq would never answer its MAC (dhcp-host outside every dhcp-range)"
+    )]
+    OutsideSubnet {
+        host: String,
+        ip: Ipv4Addr,
+        subnet: Ipv4Addr,
+        netmask: Ipv4Addr,
+    },
+}
+
+/// The subnet and netmask, checked: a network address under a contiguous mask.
+fn network(o: &DnsmasqOptions) -> Result<(Ipv4Addr, Ipv4Addr), DnsmasqError> {
+    let subnet: Ipv4Addr = o
+        .subnet
+        .parse()
+        .map_err(|_| DnsmasqError::Subnet(o.subnet.clone()))?;
+    let netmask: Ipv4Addr = o
+        .netmask
+        .parse()
+        .map_err(|_| DnsmasqError::Netmask(o.netmask.clone()))?;
+    let m = u32::from(netmask);
+    if m.leading_ones() + m.trailing_zeros() != 32 {
+        return Err(DnsmasqError::Netmask(o.netmask.clone()));
+    }
+    if u32::from(subnet) & !m != 0 {
+        return Err(DnsmasqError::HostBits {
+            subnet: o.subnet.clone(),
+            netmask: o.netmask.clone(),
+        });
+    }
+    Ok((subnet, netmask))
+}
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct DnsmasqOptions {
@@ -19,7 +66,25 @@ pub struct DnsmasqOptions {
     pub dhcp_log: Option<String>,
 }
 
-pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> String {
+/// The configuration, or the first thing that would make dnsmasq ignore a
+/// host: every inventory host's IP must lie in the provisioning subnet, or
+/// its `dhcp-host` matches no `dhcp-range` and the host never gets a lease.
+pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> Result<String, DnsmasqError> {
+    let (subnet, netmask) = network(o)?;
+    for (name, h) in &inv.hosts {
+        let ip: Ipv4Addr = h.ip.parse().map_err(|_| DnsmasqError::HostIp {
+            host: name.clone(),
+            ip: h.ip.clone(),
+        })?;
+        if u32::from(ip) & u32::from(netmask) != u32::from(subnet) {
+            return Err(DnsmasqError::OutsideSubnet {
+                host: name.clone(),
+                ip,
+                subnet,
+                netmask,
+            });
+        }
+    }
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -71,38 +136,88 @@ pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> String {
     if let Some(l) = &o.dhcp_log {
         let _ = writeln!(s, "log-facility={l}");
     }
-    s
+    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn answers_only_inventory_macs_and_chains_ipxe() {
-        let inv = Inventory::from_json(
+    fn inventory(ip: &str) -> Inventory {
+        Inventory::from_json(
             &serde_json::json!({
                 "version": 1, "site": {"name": "lab", "domain": "lab.test", "dnsServers": ["10.99.0.1"]},
                 "pdus": {"p": {"driver": "qmp", "address": "/x", "outlets": 2}},
                 "profiles": {"lab": {}},
-                "hosts": {"vm1": {"mac": "52:54:00:AA:00:01", "ip": "10.99.0.11", "fqdn": "vm1.lab.test",
+                "hosts": {"vm1": {"mac": "52:54:00:AA:00:01", "ip": ip, "fqdn": "vm1.lab.test",
                     "power": [{"pdu": "p", "outlet": 1}], "console": "serial", "profile": "lab", "requiredZone": "p90"}}
             })
             .to_string(),
         )
-        .unwrap();
-        let c = render(
-            &inv,
-            &DnsmasqOptions {
-                interface: "br0".into(),
-                subnet: "10.99.0.0".into(),
-                netmask: "255.255.255.0".into(),
-                public_url: "http://10.99.0.1:8080".into(),
-                tftp_root: None,
-                router_advertisements: true,
-                dhcp_log: None,
-            },
+        .unwrap()
+    }
+
+    fn options(subnet: &str, netmask: &str) -> DnsmasqOptions {
+        DnsmasqOptions {
+            interface: "br0".into(),
+            subnet: subnet.into(),
+            netmask: netmask.into(),
+            public_url: "http://10.99.0.1:8080".into(),
+            tftp_root: None,
+            router_advertisements: true,
+            dhcp_log: None,
+        }
+    }
+
+    #[test]
+    fn a_host_outside_the_provisioning_subnet_is_refused_by_name() {
+        let e = render(
+            &inventory("10.20.10.10"),
+            &options("10.99.0.0", "255.255.255.0"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, DnsmasqError::OutsideSubnet { ref host, .. } if host == "vm1"));
+        assert!(
+            e.to_string().contains(
+                "10.20.10.10 lies outside the provisioning subnet 10.99.0.0/255.255.255.0"
+            ),
+            "{e}"
         );
+        // The edge of a wider subnet is inside it.
+        assert!(render(
+            &inventory("10.99.3.254"),
+            &options("10.99.0.0", "255.255.252.0")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_malformed_network_is_refused_naming_the_flag() {
+        let inv = inventory("10.99.0.11");
+        assert_eq!(
+            render(&inv, &options("10.99.0.1", "255.255.255.0")).unwrap_err(),
+            DnsmasqError::HostBits {
+                subnet: "10.99.0.1".into(),
+                netmask: "255.255.255.0".into()
+            }
+        );
+        assert_eq!(
+            render(&inv, &options("10.99.0.0", "255.0.255.0")).unwrap_err(),
+            DnsmasqError::Netmask("255.0.255.0".into())
+        );
+        assert_eq!(
+            render(&inv, &options("lab", "255.255.255.0")).unwrap_err(),
+            DnsmasqError::Subnet("lab".into())
+        );
+    }
+
+    #[test]
+    fn answers_only_inventory_macs_and_chains_ipxe() {
+        let c = render(
+            &inventory("10.99.0.11"),
+            &options("10.99.0.0", "255.255.255.0"),
+        )
+        .unwrap();
         assert!(c.contains("dhcp-host=52:54:00:aa:00:01,10.99.0.11,vm1\n"));
         assert!(c.contains("dhcp-ignore=tag:!known\n"));
         assert!(c.contains("dhcp-boot=tag:ipxe,http://10.99.0.1:8080/boot/start.ipxe\n"));

@@ -171,21 +171,20 @@ fn run() -> Result<()> {
             router_advertisements,
             dhcp_log,
         } => {
-            print!(
-                "{}",
-                dnsmasq::render(
-                    &inventory,
-                    &DnsmasqOptions {
-                        interface,
-                        subnet,
-                        netmask,
-                        public_url,
-                        tftp_root,
-                        router_advertisements,
-                        dhcp_log,
-                    }
-                )
-            );
+            let conf = dnsmasq::render(
+                &inventory,
+                &DnsmasqOptions {
+                    interface,
+                    subnet,
+                    netmask,
+                    public_url,
+                    tftp_root,
+                    router_advertisements,
+                    dhcp_log,
+                },
+            )
+            .context("dnsmasq-config")?;
+            print!("{conf}");
             Ok(())
         }
         Cmd::Serve(a) => serve(inventory, *a),
