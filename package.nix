@@ -26,10 +26,13 @@ rustPlatform.buildRustPackage {
 
   src = lib.fileset.toSource {
     root = ./.;
+    # The published JSON Schemas are part of the contract the tests check
+    # against the types (crates/e2et-score/tests/schema.rs).
     fileset = lib.fileset.unions [
       ./Cargo.toml
       ./Cargo.lock
       ./crates
+      ./docs/schema
     ];
   };
 
@@ -38,8 +41,12 @@ rustPlatform.buildRustPackage {
 
   cargoBuildFlags = flags;
   cargoTestFlags = flags;
-  # The lab's own tests need namespaces, QEMU and snmpd: they run in the lab
-  # (scripts/test.sh) and as vmtests, not in the build sandbox.
+  # The hermetic tier only: tests that need root, host tools (python3,
+  # ipmi_sim, mkfs.*, losetup) or files outside this fileset are #[ignore]d
+  # with the reason "host tier: ..." and run by scripts/test.sh. The lab's
+  # own tests need namespaces, QEMU and snmpd: they run in the lab and as
+  # vmtests, not in the build sandbox. scripts/sandbox-check.sh runs this
+  # check phase as the sandbox would.
   doCheck = !lab;
 
   meta = {

@@ -1010,6 +1010,7 @@ fn received(out: &Path) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "host tier: python3 with aiosmtpd and scripts/notify-peers.py (outside the package); scripts/test.sh runs it"]
 async fn notifications_reach_ntfy_webhook_and_smtp_without_holding_up_the_run() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("pdu")).unwrap();
@@ -1751,6 +1752,7 @@ fn sol_session(port: u16, pw: &Path) -> Command {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "host tier: OpenIPMI's ipmi_sim and ipmitool; scripts/test.sh runs it"]
 async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_freed() {
     let (d, _) = with_qmp_peer(false, false);
     // The host's serial port, which the BMC carries over SOL.
