@@ -1,34 +1,75 @@
 #!/usr/bin/env bash
-# The tests: the workspace's cargo tests, the Nix parse/eval checks, and every
-# lab scenario on real dnsmasq, iPXE and QEMU. Installs what is missing first.
+# The tests, in two tiers, then the lab:
+#   hermetic tier  the tests `nix build .#e2et` runs in its check phase (no
+#                  root, no network, no host tools, only package.nix's
+#                  fileset), run here as the sandbox would (sandbox-check.sh);
+#   host tier      tests that need root or host tools, #[ignore]d with the
+#                  reason "host tier: ..." and run here with --include-ignored;
+#   nix checks     the flake evaluated with nixpkgs lib 25.11 and option
+#                  declarations from nixpkgs' sources: assertions, inventories,
+#                  profiles, mounts, the netboot image's console, testScripts
+#                  linted as nixpkgs does (scripts/nix-checks.py);
+#   lab            every scenario on real dnsmasq, iPXE, QEMU and net-snmp.
+# Installs what is missing first. Prints each stage's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$SECONDS
+stage_start=$SECONDS
+stage() {
+  local now=$SECONDS
+  [ -n "${stage_name:-}" ] && echo "-- stage '$stage_name' took $((now - stage_start)) s"
+  stage_name=$1
+  stage_start=$now
+  echo "== $1"
+}
+
+stage "dependencies (scripts/lab-deps.sh)"
 ./scripts/lab-deps.sh
 
-echo "== cargo test"
-cargo test --workspace --quiet 2>&1 | tee /tmp/e2et-cargo-test.log
-echo "== nix: every .nix file parses"
+stage "cargo test: both tiers (hermetic, and host tier with --include-ignored)"
+cargo test --workspace --quiet -- --include-ignored 2>&1 | tee /tmp/e2et-cargo-test.log
+
+stage "clippy and fmt (clippy holds the code to the declared rust-version)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo fmt --all -- --check
+
+stage "hermetic tier as nix build runs it (scripts/sandbox-check.sh)"
+./scripts/sandbox-check.sh 2>&1 | tee /tmp/e2et-sandbox-check.log | grep -E '^(sandbox-check|test result|error)' || true
+grep -q '^sandbox-check: e2et: the check phase passed in the sandbox' /tmp/e2et-sandbox-check.log \
+  || { tail -n 60 /tmp/e2et-sandbox-check.log; echo "sandbox-check failed" >&2; exit 1; }
+
+stage "release build"
+cargo build --release --workspace --quiet
+
+stage "nix: every .nix file parses"
 n=0
 while IFS= read -r f; do
   nix-instantiate --parse "$f" >/dev/null
   n=$((n+1))
 done < <(git ls-files '*.nix')
 echo "nix: $n files parse"
-echo "== nix: the inventory evaluates to the JSON the coordinator loads"
-cargo build --release --workspace --quiet
-nix-instantiate --eval --strict --json hosts/inventory.nix 2>/dev/null > /tmp/e2et-inventory.json
-./target/release/e2etd --inventory /tmp/e2et-inventory.json check-config
-./target/release/e2etd --inventory hosts/inventory.nix check-config 2>/dev/null
 
-echo "== lab scenarios"
+stage "nix: flake, modules, hosts, inventories and vmtests (scripts/nix-checks.py)"
+./target/release/e2etd --inventory hosts/inventory.nix check-config 2>/dev/null
+python3 scripts/nix-checks.py | tee /tmp/e2et-nix-checks.log | grep -v '^ok ' || true
+grep -q 'nix-checks: [0-9]* passed, 0 failed' /tmp/e2et-nix-checks.log || { echo "nix-checks failed" >&2; exit 1; }
+
+stage "lab scenarios"
 ./target/release/e2et-lab scenario pass persistence-loss hard-fail no-run hung crash quick fleet identity openrc | tee /tmp/e2et-lab.log
-echo "== the reports, read by real consumers (junitparser, jsonschema, xmlschema with the JUnit XSD)"
+
+stage "the reports, read by real consumers (junitparser, jsonschema, xmlschema with the JUnit XSD)"
 python3 scripts/check-reports.py lab-out
-echo "== benchmark (figures, not a test): the probe's collection beside lshw -json"
+
+stage "benchmark (figures, not a test): the probe's collection beside lshw -json"
 ./target/release/e2et-lab bench-probe --iterations 20
-echo "== benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
+
+stage "benchmark (figures, not a test): verified PDU cycle, e2et-pdu beside net-snmp"
 ./target/release/e2et-lab bench-pdu --iterations 10
-echo "== benchmark (figures, not a test): simulated agents against a real e2etd"
+
+stage "benchmark (figures, not a test): simulated agents against a real e2etd"
 ./target/release/e2et-lab bench-agents --agents 100,1000,10000
+
+stage "done"
 passed=$(grep -c '^scenario=' /tmp/e2et-lab.log || true)
+echo "total $((SECONDS - t0)) s"
 echo "lab: $passed passed, 0 failed"
