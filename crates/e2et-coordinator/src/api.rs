@@ -591,27 +591,18 @@ async fn heartbeat(
         }
         Err(e) => return e.into_response(),
     };
-    let boots = &run.boots;
-    let seq = boots
-        .iter()
-        .find(|(_, b)| *b == req.boot_id)
-        .map(|(s, _)| *s);
+    let beat = crate::lifecycle::heartbeat::decide(run.mode, run.state, &run.boots, &req.boot_id);
     // Only the newest boot's agent counts as the host being alive.
-    if seq.is_some_and(|s| s as usize == boots.len()) {
+    if beat.alive {
         run.contact.touch(crate::live::ContactKind::Heartbeat);
     }
-    let command = match (run.state, seq) {
-        (_, None) => AgentCommand::Abort,
-        (RunState::PowerCycle, Some(1)) if run.mode == RunMode::Cold => {
-            if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
-                m.entry(req.run_id.clone())
-                    .or_insert_with(tokio::time::Instant::now);
-            }
-            AgentCommand::Poweroff
+    if beat.poweroff_asked {
+        if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
+            m.entry(req.run_id.clone())
+                .or_insert_with(tokio::time::Instant::now);
         }
-        (_, Some(s)) if (s as usize) < boots.len() => AgentCommand::Abort,
-        _ => AgentCommand::Continue,
-    };
+    }
+    let command = beat.command;
     Json(HeartbeatResponse { command }).into_response()
 }
 
@@ -747,23 +738,15 @@ async fn enrol(State(app): State<Shared>, h: HeaderMap, body: axum::body::Bytes)
 
 // ----------------------------------------------------------------- boot API
 
-fn local_boot_script(mac: &str, why: &str) -> String {
-    format!(
-        "#!ipxe\necho e2et: {why} for {mac}: booting the local disk\nsanboot --no-describe --drive 0x80 || exit 1\n"
-    )
-}
-
 /// `GET /boot/start.ipxe` and `GET /boot/<mac>.ipxe` — no auth (the network is
 /// the boundary). The netboot script, with a freshly minted per-run token,
 /// only while the MAC's host has an active run; otherwise the local disk.
 async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<Response> {
+    use crate::lifecycle::boot::{self, BootScript, Holder};
     let text =
         |s: String| ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response();
     if file == "start.ipxe" {
-        return Ok(text(format!(
-            "#!ipxe\nchain {}/boot/${{net0/mac}}.ipxe\n",
-            app.cfg.public_url
-        )));
+        return Ok(text(boot::start_script(&app.cfg.public_url)));
     }
     let Some(raw) = file.strip_suffix(".ipxe") else {
         return Err(ApiErr(
@@ -779,54 +762,48 @@ async fn boot_script(State(app): State<Shared>, Path(file): Path<String>) -> R<R
             format!("{raw:?} is not a MAC address"),
         ));
     };
-    let Some((host, _)) = app.ctx.inventory.host_by_mac(&mac) else {
-        app.ctx
-            .store
-            .boot_request(&mac, None, "unknown-mac: local disk")
-            .await?;
-        return Ok(text(local_boot_script(&mac, "MAC not in the inventory")));
+    let host = app.ctx.inventory.host_by_mac(&mac).map(|(h, _)| h);
+    let holder = match &host {
+        Some(h) => app.ctx.store.host_blocker(h)?,
+        None => None,
     };
-    let run = app.ctx.store.host_blocker(host)?;
-    match run {
-        // A quick run boots the host's installed system: never the netboot.
-        Some(r) if r.mode == RunMode::Cold && r.state.boots_netboot() => {
+    let decision = boot::decide(
+        host.is_some(),
+        holder.as_ref().map(|r| Holder {
+            id: &r.id,
+            mode: r.mode,
+            state: r.state,
+        }),
+    );
+    match &decision {
+        BootScript::Netboot { run, state } => {
             let mut raw = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
-            app.ctx
-                .add_token(&r.id, &hex::encode(sha256(&token)))
-                .await?;
+            app.ctx.add_token(run, &hex::encode(sha256(&token))).await?;
             app.ctx
                 .store
-                .boot_request(&mac, Some(&r.id), &format!("netboot ({})", r.state))
+                .boot_request(&mac, Some(run), &decision.log_note())
                 .await?;
-            info!(run = %r.id, %mac, state = %r.state, "boot script issued");
-            let u = &app.cfg.public_url;
-            Ok(text(format!(
-                "#!ipxe\necho e2et: run {id} host {host}: netboot\nkernel {u}/boot/artifacts/{k} initrd=initrd {c} e2et.coordinator={u} e2et.run={id} e2et.token={token}\ninitrd --name initrd {u}/boot/artifacts/{i}\nboot\n",
-                id = r.id,
-                k = app.cfg.kernel,
-                i = app.cfg.initrd,
-                c = app.cfg.cmdline,
+            info!(%run, %mac, %state, "boot script issued");
+            Ok(text(boot::netboot_script(
+                &boot::Netboot {
+                    public_url: &app.cfg.public_url,
+                    kernel: &app.cfg.kernel,
+                    initrd: &app.cfg.initrd,
+                    cmdline: &app.cfg.cmdline,
+                },
+                run,
+                host.unwrap_or_default(),
+                &token,
             )))
         }
-        other => {
-            let why = match &other {
-                Some(r) if r.mode == RunMode::Quick => {
-                    format!("quick run {} boots the installed system", r.id)
-                }
-                Some(r) => format!("run {} is in {}, not booting", r.id, r.state),
-                None => "no active run".to_string(),
-            };
+        BootScript::LocalDisk { run, why } => {
             app.ctx
                 .store
-                .boot_request(
-                    &mac,
-                    other.as_ref().map(|r| r.id.as_str()),
-                    &format!("local disk: {why}"),
-                )
+                .boot_request(&mac, run.as_deref(), &decision.log_note())
                 .await?;
-            Ok(text(local_boot_script(&mac, &why)))
+            Ok(text(boot::local_disk_script(&mac, why)))
         }
     }
 }
@@ -1184,6 +1161,7 @@ async fn run_action(
     Path((id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> R<Json<RunView>> {
+    use crate::lifecycle::operator::{self, OperatorAction, Refused};
     operator_auth(&app, &h)?;
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -1197,49 +1175,26 @@ async fn run_action(
             format!("expected {{\"reason\": \"...\"}}: {e}"),
         )
     })?;
-    if r.reason.trim().is_empty() {
+    let Some(act) = OperatorAction::parse(&action) else {
         return Err(ApiErr(
-            StatusCode::BAD_REQUEST,
-            "no_reason",
-            "say why (reason must not be empty)".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no action {action}; use hold or release"),
         ));
-    }
-    let ev = match action.as_str() {
-        "hold" => crate::machine::Event::Hold(r.reason.clone()),
-        "release" => crate::machine::Event::Release(r.reason.clone()),
-        _ => {
-            return Err(ApiErr(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no action {action}; use hold or release"),
-            ))
-        }
     };
     let run = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
         "no_run",
         format!("run {id} not found"),
     ))?;
-    // Live runs are not held from outside: the engine is acting on them.
-    let allowed = matches!(
-        (run.state, &ev),
-        (
-            RunState::Failed | RunState::Incomplete,
-            crate::machine::Event::Hold(_)
-        ) | (RunState::Holding, crate::machine::Event::Release(_))
-    );
-    let to = crate::machine::next(run.mode, run.state, &ev).ok().filter(|_| allowed).ok_or(ApiErr(
-        StatusCode::CONFLICT,
-        "bad_state",
-        format!("run {id} is {}; only failed or incomplete runs can be held, and only held runs released", run.state),
-    ))?;
-    app.ctx
-        .transition(
-            &id,
-            to,
-            &format!("{action} by operator: {}", r.reason.trim()),
-        )
-        .await?;
+    let (to, note) = operator::decide(&id, run.mode, run.state, act, &r.reason).map_err(|e| {
+        let code = match e {
+            Refused::NoReason => (StatusCode::BAD_REQUEST, "no_reason"),
+            Refused::State { .. } => (StatusCode::CONFLICT, "bad_state"),
+        };
+        ApiErr(code.0, code.1, e.to_string())
+    })?;
+    app.ctx.transition(&id, to, &note).await?;
     info!(run = %id, %action, reason = %r.reason, "operator action");
     let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,

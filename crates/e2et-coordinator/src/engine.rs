@@ -1,14 +1,15 @@
 //! The engine: one task per run walks the state machine. Each transition is
 //! written to the store before the new state's action (a side effect or a wait)
 //! runs, so a restarted coordinator knows exactly where each run stood.
-use crate::machine::{action_for, next, Action, Event};
+use crate::lifecycle::machine::{action_for, next, Action, Event};
+use crate::lifecycle::power::{self, Work};
 use crate::store::{now, Store, StoreError};
 use e2et_model::api::RunEvent;
 use e2et_model::check::{Check, Gate, Outcome, Severity};
 use e2et_model::inventory::{HostSpec, Inventory};
 use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
 use e2et_model::{RunMode, RunState, Verdict};
-use e2et_pdu::{Feed, Poll, PowerDriver, PowerState, StepLog};
+use e2et_pdu::{CyclePlan, Feed, Poll, PowerDriver, PowerState, SoftOff, StepLog};
 use e2et_score::{
     assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
     RunObservations,
@@ -557,52 +558,27 @@ async fn perform(
     Ok(match action_for(mode, state) {
         Action::Nothing => Event::Done(String::from("run started")),
         Action::CheckInventory => check_inventory(ctx, run_id, spec).await?,
-        Action::PowerOnCold => {
-            let feeds = match ctx.feeds(spec) {
-                Ok(f) => f,
-                Err(e) => return Ok(Event::Failed(e)),
-            };
-            let log = StoreLog {
-                ctx,
-                store: &ctx.store,
-                run_id,
-                state,
-                started: Default::default(),
-            };
-            // Steps already read back in this state (a resumed run) are not
-            // repeated: the store justifies every power action exactly once.
-            let r = async {
-                if !steps_done(ctx, run_id, state, "off", &feeds)? {
-                    switch(&log, &feeds, PowerState::Off, ctx.cfg.poll).await?;
-                }
-                if !steps_done(ctx, run_id, state, "on", &feeds)? {
-                    switch(&log, &feeds, PowerState::On, ctx.cfg.poll).await?;
-                }
-                Ok::<(), String>(())
+        Action::PowerOnCold => match take_power(ctx, run_id, state, spec, Work::PowerOn).await? {
+            Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
+            Err(e) => {
+                add_engine_checks(
+                    ctx,
+                    run_id,
+                    None,
+                    vec![engine_check(
+                        "provisioning.power_on",
+                        "PDU powered the host on, read back",
+                        Gate::Provisioning,
+                        Outcome::Fail,
+                        "off then on, read back",
+                        "a step failed",
+                        e.clone(),
+                    )],
+                )
+                .await?;
+                Event::Failed(format!("power-on failed: {e}"))
             }
-            .await;
-            match r {
-                Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
-                Err(e) => {
-                    add_engine_checks(
-                        ctx,
-                        run_id,
-                        None,
-                        vec![engine_check(
-                            "provisioning.power_on",
-                            "PDU powered the host on, read back",
-                            Gate::Provisioning,
-                            Outcome::Fail,
-                            "off then on, read back",
-                            "a step failed",
-                            e.clone(),
-                        )],
-                    )
-                    .await?;
-                    Event::Failed(format!("power-on failed: {e}"))
-                }
-            }
-        }
+        },
         Action::AwaitHello(seq) => {
             let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
                 Ok(ctx
@@ -653,58 +629,13 @@ async fn perform(
             }
         }
         Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, mode, seq).await?,
-        Action::Cycle { soft } => {
-            let feeds = match ctx.feeds(spec) {
-                Ok(f) => f,
-                Err(e) => return Ok(Event::Failed(e)),
-            };
-            let log = StoreLog {
-                ctx,
-                store: &ctx.store,
-                run_id,
-                state,
-                started: Default::default(),
-            };
-            let r = async {
-                let off_done = steps_done(ctx, run_id, state, "off", &feeds)?;
-                if soft && !off_done && !steps_done(ctx, run_id, state, "soft_off", &feeds)? {
-                    // Soft off: the heartbeat now answers `poweroff` to boot 1's agent.
-                    let how = soft_off(ctx, run_id, &feeds).await;
-                    for f in &feeds {
-                        log.intent(&f.pdu, f.outlet, "soft_off");
-                        let read = f.driver.status(f.outlet).await;
-                        log.done(&PowerStep {
-                            at: now(),
-                            pdu: f.pdu.clone(),
-                            outlet: f.outlet,
-                            action: "soft_off".into(),
-                            observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
-                            ok: read.is_ok(),
-                            detail: match &read {
-                                Ok(_) => how.clone(),
-                                Err(e) => format!("{how}; status read failed: {e}"),
-                            },
-                        });
-                    }
-                }
-                if !off_done {
-                    switch(&log, &feeds, PowerState::Off, ctx.cfg.poll).await?;
-                }
-                if !steps_done(ctx, run_id, state, "on", &feeds)? {
-                    tokio::time::sleep(ctx.cycle_delay(spec)).await;
-                    switch(&log, &feeds, PowerState::On, ctx.cfg.poll).await?;
-                }
-                Ok::<(), String>(())
-            }
-            .await;
-            match r {
-                Ok(()) if soft => Event::Done("power cycle: off read back, on read back".into()),
-                Ok(()) => Event::Done(
-                    "power cycle: off read back, on read back (quick run: no agent of this run was up to take a soft off)".into(),
-                ),
-                Err(e) => Event::Failed(format!("power cycle failed: {e}")),
-            }
-        }
+        Action::Cycle { soft } => match take_power(ctx, run_id, state, spec, Work::Cycle { soft }).await? {
+            Ok(()) if soft => Event::Done("power cycle: off read back, on read back".into()),
+            Ok(()) => Event::Done(
+                "power cycle: off read back, on read back (quick run: no agent of this run was up to take a soft off)".into(),
+            ),
+            Err(e) => Event::Failed(format!("power cycle failed: {e}")),
+        },
         Action::AwaitRevalidation(seq) => {
             let ok = wait_for(ctx, run_id, ctx.cfg.hello_timeout, || {
                 Ok(ctx
@@ -765,42 +696,65 @@ async fn perform(
     })
 }
 
-/// Switches every feed, each read back; the error says which step failed.
-async fn switch(
-    log: &StoreLog<'_>,
-    feeds: &[Feed],
-    want: PowerState,
-    poll: Poll,
-) -> Result<(), String> {
-    e2et_pdu::switch_all(log, feeds, want, poll)
-        .await
-        .map(|_| ())
-        .map_err(|(_, e)| e.to_string())
-}
-
-/// Whether `action` was read back, successfully, on every feed in this state
-/// of the run (it happened before a coordinator restart).
-fn steps_done(
+/// The state's power work: the core plans what is left (a resumed run
+/// repeats nothing the store shows read back), `e2et_pdu::cycle` takes the
+/// steps, each intent and outcome written to the store. Err: which step
+/// failed, or why no step could be taken.
+async fn take_power(
     ctx: &Ctx,
     run_id: &str,
     state: RunState,
-    action: &str,
-    feeds: &[Feed],
-) -> Result<bool, String> {
-    let steps = ctx.store.power_steps(run_id).map_err(|e| e.to_string())?;
-    let done = feeds.iter().all(|f| {
-        steps.iter().any(|(st, s)| {
-            st == state.as_str()
-                && s.action == action
-                && s.pdu == f.pdu
-                && s.outlet == f.outlet
-                && s.ok
-        })
-    });
-    if done {
-        info!(%action, state = %state, "already read back before a restart; not repeated");
+    spec: &HostSpec,
+    work: Work,
+) -> Result<Result<(), String>, StoreError> {
+    let feeds = match ctx.feeds(spec) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let outlets: Vec<(&str, u32)> = feeds.iter().map(|f| (f.pdu.as_str(), f.outlet)).collect();
+    let plan = power::plan(work, state, &outlets, &ctx.store.power_steps(run_id)?);
+    let whole = power::plan(work, state, &outlets, &[]);
+    if plan != whole {
+        info!(%state, ?plan, "steps read back before a restart are not repeated");
     }
-    Ok(done)
+    let log = StoreLog {
+        ctx,
+        store: &ctx.store,
+        run_id,
+        state,
+        started: Default::default(),
+    };
+    let cycle = CyclePlan {
+        soft_off: plan.soft_off,
+        off: plan.off,
+        delay: if plan.delay {
+            ctx.cycle_delay(spec)
+        } else {
+            Duration::ZERO
+        },
+        on: plan.on,
+    };
+    let agent = AgentSoftOff { ctx, run_id };
+    Ok(
+        e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll)
+            .await
+            .map(|_| ())
+            .map_err(|(_, e)| e.to_string()),
+    )
+}
+
+/// The soft off of a cold run's power cycle: boot 1's agent is told to power
+/// off by its heartbeat (lifecycle::heartbeat).
+struct AgentSoftOff<'a> {
+    ctx: &'a Ctx,
+    run_id: &'a str,
+}
+
+#[async_trait::async_trait]
+impl SoftOff for AgentSoftOff<'_> {
+    async fn soft_off(&self, feeds: &[Feed]) -> String {
+        soft_off(self.ctx, self.run_id, feeds).await
+    }
 }
 
 /// Waits for the host to go down after the agent is asked to power off: until

@@ -4,7 +4,7 @@
 //! snmpset/snmpget commands, in one run. Prints the figures.
 use anyhow::{bail, Context, Result};
 use e2et_pdu::apc::{ApcConfig, ApcSnmpDriver, AuthProto, OutletTable, PrivProto, SnmpAuth};
-use e2et_pdu::{cycle, Feed, NoLog, Poll};
+use e2et_pdu::{cycle, CyclePlan, Feed, NoLog, Poll};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -111,8 +111,14 @@ pub fn run(bin: &Path, iterations: usize) -> Result<()> {
         let mut lib = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
-            rt.block_on(cycle(&NoLog, &feeds, Duration::ZERO, poll))
-                .map_err(|(_, e)| anyhow::anyhow!("{e}"))?;
+            rt.block_on(cycle(
+                &NoLog,
+                &feeds,
+                &CyclePlan::full(Duration::ZERO),
+                None,
+                poll,
+            ))
+            .map_err(|(_, e)| anyhow::anyhow!("{e}"))?;
             lib.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let creds = dir.join("creds");

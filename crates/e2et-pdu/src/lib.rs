@@ -225,27 +225,90 @@ pub async fn switch_all(
     Ok(steps)
 }
 
-/// A verified cycle of all feeds together: all off (each read back off), the
+/// What a cycle still has to do, in this order: soft off, off, the delay,
+/// on. A whole cycle is [`CyclePlan::full`]; a caller that resumes a cycle
+/// after a restart leaves out the steps it has seen read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CyclePlan {
+    /// Ask the host to shut down first (see [`SoftOff`]).
+    pub soft_off: bool,
+    pub off: bool,
+    /// Waited before `on` (zero for a power-on: off, then on at once).
+    pub delay: Duration,
+    pub on: bool,
+}
+
+impl CyclePlan {
+    /// Off, the delay, on.
+    pub fn full(delay: Duration) -> CyclePlan {
+        CyclePlan {
+            soft_off: false,
+            off: true,
+            delay,
+            on: true,
+        }
+    }
+}
+
+/// The clean shutdown before the outlet is cut: whoever can ask the host
+/// (its agent, its BMC) asks, then waits, bounded. Returns what happened,
+/// for the step's detail.
+#[async_trait]
+pub trait SoftOff: Send + Sync {
+    async fn soft_off(&self, feeds: &[Feed]) -> String;
+}
+
+/// The one power cycle: a soft off if planned (each outlet's state read and
+/// logged as a `soft_off` step), all feeds off (each read back off), the
 /// delay, all on (each read back on). Never the PDU's own reboot command, so
-/// every step is observed.
+/// every step is observed; each step's intent is logged before its command
+/// goes out and its outcome after it is read back.
 pub async fn cycle(
     log: &dyn StepLog,
     feeds: &[Feed],
-    delay: Duration,
+    plan: &CyclePlan,
+    soft: Option<&dyn SoftOff>,
     poll: Poll,
 ) -> Result<Vec<PowerStep>, (Vec<PowerStep>, PduError)> {
-    let mut steps = switch_all(log, feeds, PowerState::Off, poll).await?;
-    tokio::time::sleep(delay).await;
-    match switch_all(log, feeds, PowerState::On, poll).await {
-        Ok(s) => {
-            steps.extend(s);
-            Ok(steps)
-        }
-        Err((s, e)) => {
-            steps.extend(s);
-            Err((steps, e))
+    let mut steps = Vec::new();
+    if plan.soft_off {
+        let how = match soft {
+            Some(s) => s.soft_off(feeds).await,
+            None => "nobody to ask for a clean shutdown".to_string(),
+        };
+        for f in feeds {
+            log.intent(&f.pdu, f.outlet, "soft_off");
+            let read = f.driver.status(f.outlet).await;
+            let step = PowerStep {
+                at: now(),
+                pdu: f.pdu.clone(),
+                outlet: f.outlet,
+                action: "soft_off".into(),
+                observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
+                ok: read.is_ok(),
+                detail: match &read {
+                    Ok(_) => how.clone(),
+                    Err(e) => format!("{how}; status read failed: {e}"),
+                },
+            };
+            log.done(&step);
+            steps.push(step);
         }
     }
+    let want = [(plan.off, PowerState::Off), (plan.on, PowerState::On)];
+    for (_, state) in want.into_iter().filter(|(planned, _)| *planned) {
+        if state == PowerState::On {
+            tokio::time::sleep(plan.delay).await;
+        }
+        match switch_all(log, feeds, state, poll).await {
+            Ok(s) => steps.extend(s),
+            Err((s, e)) => {
+                steps.extend(s);
+                return Err((steps, e));
+            }
+        }
+    }
+    Ok(steps)
 }
 
 #[cfg(test)]
@@ -306,7 +369,9 @@ mod tests {
     #[tokio::test]
     async fn cycle_reads_back_each_state() {
         let feeds = [feed(Some(2)), feed(Some(0))];
-        let steps = cycle(&NoLog, &feeds, Duration::ZERO, FAST).await.unwrap();
+        let steps = cycle(&NoLog, &feeds, &CyclePlan::full(Duration::ZERO), None, FAST)
+            .await
+            .unwrap();
         let seq: Vec<_> = steps
             .iter()
             .map(|s| (s.action.as_str(), s.observed.as_deref()))
@@ -322,10 +387,67 @@ mod tests {
         );
     }
 
+    struct Asked(Mutex<u32>);
+    #[async_trait]
+    impl SoftOff for Asked {
+        async fn soft_off(&self, _: &[Feed]) -> String {
+            *self.0.lock().unwrap() += 1;
+            "asked the agent".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_planned_soft_off_asks_once_and_logs_a_step_per_outlet() {
+        let feeds = [feed(Some(0)), feed(Some(0))];
+        let asked = Asked(Mutex::new(0));
+        let plan = CyclePlan {
+            soft_off: true,
+            ..CyclePlan::full(Duration::ZERO)
+        };
+        let steps = cycle(&NoLog, &feeds, &plan, Some(&asked), FAST)
+            .await
+            .unwrap();
+        assert_eq!(*asked.0.lock().unwrap(), 1);
+        let seq: Vec<_> = steps.iter().map(|s| (s.action.as_str(), s.ok)).collect();
+        assert_eq!(
+            seq,
+            [
+                ("soft_off", true),
+                ("soft_off", true),
+                ("off", true),
+                ("off", true),
+                ("on", true),
+                ("on", true)
+            ]
+        );
+        assert_eq!(steps[0].detail, "asked the agent");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_cycle_takes_only_the_planned_steps() {
+        let feeds = [feed(Some(0))];
+        let plan = CyclePlan {
+            off: false,
+            ..CyclePlan::full(Duration::ZERO)
+        };
+        let steps = cycle(&NoLog, &feeds, &plan, None, FAST).await.unwrap();
+        let seq: Vec<_> = steps.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(seq, ["on"]);
+        let nothing = CyclePlan {
+            off: false,
+            on: false,
+            ..CyclePlan::full(Duration::from_secs(3600))
+        };
+        assert!(cycle(&NoLog, &feeds, &nothing, None, FAST)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     #[tokio::test]
     async fn stuck_outlet_names_last_state_and_stops() {
         let feeds = [feed(None)];
-        let (steps, e) = cycle(&NoLog, &feeds, Duration::ZERO, FAST)
+        let (steps, e) = cycle(&NoLog, &feeds, &CyclePlan::full(Duration::ZERO), None, FAST)
             .await
             .unwrap_err();
         assert_eq!(steps.len(), 1, "no power-on after a failed off");

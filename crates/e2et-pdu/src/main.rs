@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use e2et_model::inventory::{Inventory, PduDriverKind};
 use e2et_pdu::apc::{ApcConfig, ApcSnmpDriver, AuthProto, OutletTable, PrivProto, SnmpAuth};
 use e2et_pdu::drivers::{self, read_secret, Credentials};
-use e2et_pdu::{cycle, switch_all, Feed, NoLog, Poll, PowerDriver, PowerState};
+use e2et_pdu::{cycle, switch_all, CyclePlan, Feed, NoLog, Poll, PowerDriver, PowerState};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -336,7 +336,10 @@ async fn run() -> Result<()> {
         }
         Cmd::On => switch_all(&NoLog, &feeds, PowerState::On, poll).await,
         Cmd::Off => switch_all(&NoLog, &feeds, PowerState::Off, poll).await,
-        Cmd::Cycle => cycle(&NoLog, &feeds, Duration::from_secs(t.delay), poll).await,
+        Cmd::Cycle => {
+            let plan = CyclePlan::full(Duration::from_secs(t.delay));
+            cycle(&NoLog, &feeds, &plan, None, poll).await
+        }
         Cmd::List | Cmd::Identify => unreachable!("handled above"),
     };
     let (steps, err) = match steps {

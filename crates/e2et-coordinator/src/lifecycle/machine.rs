@@ -163,6 +163,89 @@ mod tests {
         );
     }
 
+    /// Every (mode, state, event) pair against the rules stated once more,
+    /// in words rather than as a table: the lifecycle's order, where a
+    /// failure or a timeout may end it early, who may hold and release.
+    #[test]
+    fn every_state_and_event_pair() {
+        use RunState::*;
+        let lifecycle = [
+            Queued,
+            InventoryGate,
+            PowerOn,
+            Provisioning,
+            FirstBoot,
+            Validate,
+            PowerCycle,
+            Revalidate,
+            Report,
+        ];
+        let quick = [Queued, InventoryGate, PowerCycle, Revalidate, Report];
+        // States whose action can fail (PDU, inventory, boot path) and
+        // states whose action waits and can time out.
+        let can_fail = [InventoryGate, PowerOn, FirstBoot, PowerCycle];
+        let can_time_out = [Provisioning, Validate, Revalidate];
+        let events = [
+            Event::Done(String::new()),
+            Event::Failed(String::new()),
+            Event::TimedOut(String::new()),
+            Event::Verdict(Verdict::Passed),
+            Event::Verdict(Verdict::Transient),
+            Event::Verdict(Verdict::Failed),
+            Event::Verdict(Verdict::Incomplete),
+            Event::Hold(String::new()),
+            Event::Release(String::new()),
+        ];
+        let mut pairs = 0;
+        for mode in [RunMode::Cold, RunMode::Quick] {
+            let order: &[RunState] = if mode == RunMode::Quick {
+                &quick
+            } else {
+                &lifecycle
+            };
+            for s in RunState::ALL {
+                for e in &events {
+                    pairs += 1;
+                    let after = |order: &[RunState]| {
+                        order
+                            .iter()
+                            .position(|x| *x == s)
+                            .and_then(|i| order.get(i + 1).copied())
+                    };
+                    let want: Option<RunState> = match e {
+                        Event::Done(_) if s != Report => after(order),
+                        Event::Failed(_) if can_fail.contains(&s) => Some(Report),
+                        Event::TimedOut(_) if can_time_out.contains(&s) => Some(Report),
+                        Event::Verdict(v) if s == Report => Some(match v {
+                            Verdict::Passed => Passed,
+                            Verdict::Transient => Transient,
+                            Verdict::Failed => Failed,
+                            Verdict::Incomplete => Incomplete,
+                        }),
+                        Event::Hold(_) if !s.is_terminal() || matches!(s, Failed | Incomplete) => {
+                            Some(Holding)
+                        }
+                        Event::Release(_) if s == Holding => Some(Released),
+                        _ => None,
+                    };
+                    let got = super::next(mode, s, e).ok();
+                    // A quick run's own states follow its order; the cold
+                    // states it never enters still answer like a cold run's.
+                    let want = if mode == RunMode::Quick && !quick.contains(&s) {
+                        match e {
+                            Event::Done(_) => after(&lifecycle),
+                            _ => want,
+                        }
+                    } else {
+                        want
+                    };
+                    assert_eq!(got, want, "{mode:?} {s} on {}", kind(e));
+                }
+            }
+        }
+        assert_eq!(pairs, 2 * 15 * 9);
+    }
+
     #[test]
     fn happy_path_walks_the_lifecycle_in_order() {
         let mut s = RunState::Queued;
@@ -219,6 +302,33 @@ mod tests {
             Ok(RunState::Released)
         );
         assert!(next(RunState::Validate, &Event::Verdict(Verdict::Passed)).is_err());
+    }
+
+    #[test]
+    fn every_state_has_its_action_in_both_modes() {
+        use RunState::*;
+        for s in RunState::ALL {
+            let cold = match s {
+                InventoryGate => Action::CheckInventory,
+                PowerOn => Action::PowerOnCold,
+                Provisioning => Action::AwaitHello(1),
+                FirstBoot => Action::CheckBootPath,
+                Validate => Action::AwaitFacts(1),
+                PowerCycle => Action::Cycle { soft: true },
+                Revalidate => Action::AwaitRevalidation(2),
+                Report => Action::BuildReport,
+                _ => Action::Nothing,
+            };
+            assert_eq!(action_for(RunMode::Cold, s), cold, "cold {s}");
+            // A quick run: no agent of the run is up before its cycle, and
+            // its one boot is the installed system after it.
+            let quick = match s {
+                PowerCycle => Action::Cycle { soft: false },
+                Revalidate => Action::AwaitRevalidation(1),
+                _ => cold,
+            };
+            assert_eq!(action_for(RunMode::Quick, s), quick, "quick {s}");
+        }
     }
 
     #[test]
