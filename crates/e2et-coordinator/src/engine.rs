@@ -7,13 +7,10 @@ use crate::store::{now, Store, StoreError};
 use e2et_model::api::RunEvent;
 use e2et_model::check::{Check, Gate, Outcome, Severity};
 use e2et_model::inventory::{HostSpec, Inventory};
-use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo};
-use e2et_model::{RunMode, RunState, Verdict};
+use e2et_model::report::PowerStep;
+use e2et_model::{RunMode, RunState};
 use e2et_pdu::{CyclePlan, Feed, Poll, PowerDriver, PowerState, SoftOff, StepLog};
-use e2et_score::{
-    assemble_report, boot_checks, run_checks, score_validation, BootContext, Policy, RunFacts,
-    RunObservations,
-};
+use e2et_score::{boot_checks, score_validation, BootContext, Policy};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -890,209 +887,17 @@ async fn await_facts(
     )))
 }
 
-/// Builds the report from what the store holds (pure over the stored rows),
-/// and the configuration revision to promote to the host's last-known-good:
-/// only a passed cold run promotes, what its last boot ran.
+/// The report of a finished run and the configuration it promotes to the
+/// host's last-known-good, from the store's record of the run
+/// (e2et_score::record::build assembles both).
 pub fn build_report(
     ctx: &Ctx,
     run_id: &str,
     spec: &HostSpec,
 ) -> Result<(e2et_model::Report, Option<String>), StoreError> {
-    let run = ctx
-        .store
-        .run(run_id)?
-        .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
-    let boots = ctx.store.boots(run_id)?;
-    let facts = ctx.store.facts(run_id)?;
-    let steps = ctx.store.power_steps(run_id)?;
-    let validations: Vec<_> = facts
-        .iter()
-        .map(|(seq, boot_id, f)| {
-            score_validation(
-                &ctx.policy,
-                *seq,
-                boot_id,
-                boot_checks(
-                    spec,
-                    f,
-                    &BootContext {
-                        run_id: Some(run_id),
-                        boot_seq: *seq,
-                        mode: run.mode,
-                    },
-                ),
-            )
-        })
-        .collect();
-    let cycle_steps: Vec<&PowerStep> = steps
-        .iter()
-        .filter(|(st, s)| {
-            st == RunState::PowerCycle.as_str() && (s.action == "off" || s.action == "on")
-        })
-        .map(|(_, s)| s)
-        .collect();
-    let off_ok = cycle_steps
-        .iter()
-        .any(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"));
-    let on_ok = cycle_steps
-        .iter()
-        .any(|s| s.action == "on" && s.ok && s.observed.as_deref() == Some("on"));
-    let power_cycle_verified = if cycle_steps.is_empty() {
-        None
-    } else {
-        Some(off_ok && on_ok && cycle_steps.iter().all(|s| s.ok))
-    };
-    let obs = RunObservations {
-        boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
-        persistence: facts
-            .iter()
-            .map(|(s, _, f)| (*s, f.persistence.clone()))
-            .collect(),
-        power_cycle_verified,
-        power_cycle_evidence: cycle_steps
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} {} outlet {} {} → {}",
-                    s.at,
-                    s.pdu,
-                    s.outlet,
-                    s.action,
-                    s.observed.as_deref().unwrap_or("nothing read")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        quick_boot_after_cycle: if run.mode == RunMode::Quick {
-            quick_boot_after_cycle(ctx, run_id, &facts, &cycle_steps)?
-        } else {
-            None
-        },
-    };
-    let mut rc = run_checks(spec, &obs);
-    let extra: Vec<Check> = serde_json::from_str(&run.engine_checks)?;
-    rc.extend(extra);
-    let lifecycle = LifecycleCounts {
-        provisionings: ctx
-            .store
-            .count_transitions_to(run_id, RunState::Provisioning)?,
-        power_cycles: u32::from(power_cycle_verified == Some(true)),
-        boots: boots.len() as u32,
-        validations: validations.len() as u32,
-    };
-    let transitions = ctx.store.transitions(run_id)?;
-    let rf = RunFacts {
-        host: run.host.clone(),
-        mode: run.mode,
-        required_zone: spec.required_zone,
-        lifecycle,
-        aborted: run.abort_reason.filter(|s| !s.is_empty()),
-        drift: {
-            let mut d: Vec<String> = facts
-                .iter()
-                .flat_map(|(seq, _, f)| {
-                    e2et_score::drift(spec, f)
-                        .into_iter()
-                        .map(move |x| format!("boot {seq}: {x}"))
-                })
-                .collect();
-            d.dedup();
-            d
-        },
-    };
-    let mut report = assemble_report(
-        rf,
-        validations,
-        rc,
-        RunInfo {
-            id: run.id.clone(),
-            started_at: run.created_at.clone(),
-            finished_at: now(),
-            transitions,
-            power_steps: steps.into_iter().map(|(_, s)| s).collect(),
-        },
-    );
-    let revision = facts
-        .iter()
-        .max_by_key(|(seq, _, _)| *seq)
-        .and_then(|(_, _, f)| e2et_score::configuration_revision(f));
-    let lkg = ctx.store.last_known_good(&run.host)?;
-    let kept = match &lkg {
-        Some(l) => format!(
-            "last-known-good stays {} (run {}, {})",
-            l.revision, l.run_id, l.promoted_at
-        ),
-        None => "the host has no last-known-good yet".to_string(),
-    };
-    let promote = match (report.verdict, run.mode, revision) {
-        (Verdict::Passed, RunMode::Cold, Some(rev)) => {
-            report
-                .reasons
-                .push(format!("last-known-good: {rev} (promoted by this run)"));
-            Some(rev)
-        }
-        (Verdict::Passed, RunMode::Cold, None) => {
-            report.reasons.push(format!(
-                "passed, but the host shows no configuration revision (a NixOS system, os-release IMAGE_ID with IMAGE_VERSION or BUILD_ID, or a package set): nothing to promote; {kept}"
-            ));
-            None
-        }
-        (_, RunMode::Quick, rev) => {
-            report.reasons.push(format!(
-                "quick runs never promote: {kept}{}",
-                rev.map(|r| format!("; this boot runs {r}"))
-                    .unwrap_or_default()
-            ));
-            None
-        }
-        _ => None,
-    };
-    Ok((report, promote))
-}
-
-/// A quick run's one boot: did its kernel start after the power cycle's
-/// outlet read back off? Kernel start = when its facts arrived minus the
-/// uptime they carry (both measured without trusting the host's clock).
-fn quick_boot_after_cycle(
-    ctx: &Ctx,
-    run_id: &str,
-    facts: &[(u32, String, e2et_model::Facts)],
-    cycle_steps: &[&PowerStep],
-) -> Result<Option<(bool, String)>, StoreError> {
-    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
-    let off = cycle_steps
-        .iter()
-        .filter(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"))
-        .filter_map(|s| parse(&s.at))
-        .max();
-    let Some((seq, _, f)) = facts.iter().find(|(seq, _, _)| *seq == 1) else {
-        return Ok(None);
-    };
-    let received = ctx
-        .store
-        .facts_received_at(run_id, *seq)?
-        .as_deref()
-        .and_then(parse);
-    Ok(Some(match (off, received) {
-        (Some(off), Some(received)) => {
-            let up = chrono::Duration::milliseconds((f.first_boot.uptime_s * 1000.0) as i64);
-            let started = received - up;
-            (
-                started > off,
-                format!(
-                    "kernel started about {} (facts at {}, uptime {:.1}s); outlet read back off at {}",
-                    started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    received.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    f.first_boot.uptime_s,
-                    off.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                ),
-            )
-        }
-        _ => (
-            false,
-            "no off read back in the power cycle, or no facts time: the reboot cannot be placed after the cycle".into(),
-        ),
-    }))
+    let record = ctx.store.run_record(run_id)?;
+    let a = e2et_score::record::build(&ctx.policy, spec, &record, &now());
+    Ok((a.report, a.promote))
 }
 
 async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Event, StoreError> {

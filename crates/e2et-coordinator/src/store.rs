@@ -909,6 +909,55 @@ impl Store {
         })
     }
 
+    /// Everything a finished run's report is built from, in one call
+    /// (e2et_score::record::build turns it into the report).
+    pub fn run_record(&self, run_id: &str) -> Result<e2et_score::record::RunRecord> {
+        use e2et_score::record::{BootFacts, KnownGood, RunRecord};
+        let run = self
+            .run(run_id)?
+            .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
+        let mut facts = Vec::new();
+        for (seq, boot_id, f) in self.facts(run_id)? {
+            facts.push(BootFacts {
+                received_at: self.facts_received_at(run_id, seq)?,
+                seq,
+                boot_id,
+                facts: f,
+            });
+        }
+        let power_steps = self
+            .power_steps(run_id)?
+            .into_iter()
+            .map(|(st, step)| {
+                parse_label::<RunState>(Some(&st))
+                    .map(|state| (state, step))
+                    .ok_or(StoreError::BadState(st))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RunRecord {
+            engine_checks: serde_json::from_str(&run.engine_checks)?,
+            boots: self
+                .boots(run_id)?
+                .into_iter()
+                .map(|b| (b.seq, b.boot_id))
+                .collect(),
+            facts,
+            power_steps,
+            transitions: self.transitions(run_id)?,
+            provisionings: self.count_transitions_to(run_id, RunState::Provisioning)?,
+            last_known_good: self.last_known_good(&run.host)?.map(|l| KnownGood {
+                run_id: l.run_id,
+                revision: l.revision,
+                promoted_at: l.promoted_at,
+            }),
+            id: run.id,
+            host: run.host,
+            mode: run.mode,
+            created_at: run.created_at,
+            abort_reason: run.abort_reason,
+        })
+    }
+
     /// Completed power steps of a run, with the lifecycle state they belong to.
     pub fn power_steps(&self, run_id: &str) -> Result<Vec<(String, PowerStep)>> {
         let c = self.c();

@@ -2,6 +2,7 @@
 //! verdict, and the renderers of the conformance report. No I/O here.
 pub mod example;
 pub mod policy;
+pub mod record;
 pub mod render;
 pub mod rules;
 
