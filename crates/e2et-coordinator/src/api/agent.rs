@@ -1,0 +1,337 @@
+//! The agent API: hello, facts, heartbeat, throughput, enrolment.
+use super::auth::*;
+use super::error::{ApiErr, R};
+use super::{App, Shared};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use e2et_model::api::*;
+use e2et_model::{RunMode, RunState};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+/// `POST /api/v1/agent/hello` — agent token. Records a boot; boot 1 only while
+/// provisioning, boot 2 only after the power cycle.
+pub(super) async fn hello(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<HelloRequest>,
+) -> R<Json<HelloResponse>> {
+    let run = agent_auth(&app, &h, &req.run_id)?;
+    let state = run.state;
+    let known = run
+        .boots
+        .iter()
+        .find(|(_, b)| *b == req.boot_id)
+        .map(|(s, _)| *s);
+    let seq = match known {
+        Some(s) => s,
+        None => {
+            let next = run.boots.len() as u32 + 1;
+            // Cold: boot 1 while provisioning, boot 2 after the cycle. Quick:
+            // one boot, the installed system's, after the cycle.
+            let after_cycle = match run.mode {
+                RunMode::Cold => 2,
+                RunMode::Quick => 1,
+            };
+            let allowed = match next {
+                1 if run.mode == RunMode::Cold => state == RunState::Provisioning,
+                n if n == after_cycle => state == RunState::Revalidate,
+                _ => false,
+            };
+            if !allowed {
+                if next == after_cycle && state == RunState::PowerCycle {
+                    return Err(ApiErr(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "cycling",
+                        "run is still power cycling; retry".into(),
+                    ));
+                }
+                return Err(ApiErr(
+                    StatusCode::CONFLICT,
+                    "unexpected_boot",
+                    format!(
+                        "boot {next} of run {} is not expected in state {state}",
+                        req.run_id
+                    ),
+                ));
+            }
+            app.ctx
+                .add_boot(&req.run_id, &req.boot_id, &req.cmdline)
+                .await?
+                .0
+        }
+    };
+    info!(run = %req.run_id, seq, boot_id = %req.boot_id, hostname = %req.hostname, "hello");
+    run.contact.touch(crate::live::ContactKind::Hello);
+    app.ctx.wakers.wake(&req.run_id);
+    let spec = &run.spec;
+    let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
+    Ok(Json(HelloResponse {
+        boot_seq: seq,
+        probe: spec
+            .expect
+            .probe_spec(Some(&spec.fqdn), Some(&spec.ip), tcp_url),
+    }))
+}
+
+/// The largest upload the throughput test may send (the spec caps it at 4 GiB).
+pub(super) const MAX_THROUGHPUT_BYTES: usize = 4 << 30;
+
+/// `POST /api/v1/agent/throughput` — agent token (of a live run). Reads and
+/// discards the body, answering how many bytes arrived and how long it took:
+/// the probe's TCP throughput test.
+pub(super) async fn throughput(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    body: axum::body::Body,
+) -> R<Json<serde_json::Value>> {
+    let token = bearer(&h).ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "no_token",
+        "Authorization: Bearer <run token> required".into(),
+    ))?;
+    let hash = hex::encode(sha256(token));
+    let (run_id, _) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+        "token not issued by this coordinator".into(),
+    ))?;
+    agent_auth(&app, &h, &run_id)?;
+    let t = std::time::Instant::now();
+    let mut bytes: u64 = 0;
+    let mut stream = body.into_data_stream();
+    use futures_util::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiErr(
+                StatusCode::BAD_REQUEST,
+                "body",
+                format!("upload broke off after {bytes} bytes: {e}"),
+            )
+        })?;
+        bytes += chunk.len() as u64;
+    }
+    Ok(Json(serde_json::json!({
+        "bytes": bytes,
+        "seconds": t.elapsed().as_secs_f64(),
+    })))
+}
+
+/// `POST /api/v1/agent/facts` — agent token. Stores one boot's facts (once).
+pub(super) async fn facts(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<FactsRequest>,
+) -> R<Json<FactsResponse>> {
+    let run = agent_auth(&app, &h, &req.run_id)?;
+    let seq = run
+        .boots
+        .iter()
+        .find(|(_, b)| *b == req.boot_id)
+        .map(|(s, _)| *s)
+        .ok_or(ApiErr(
+            StatusCode::CONFLICT,
+            "no_hello",
+            "say hello for this boot first".into(),
+        ))?;
+    if req.facts.version != e2et_model::FACTS_VERSION {
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "facts_version",
+            format!(
+                "facts version {} from probe {}; this coordinator reads version {} (update the netboot image or the coordinator so they match)",
+                req.facts.version,
+                req.facts.probe_version,
+                e2et_model::FACTS_VERSION
+            ),
+        ));
+    }
+    if req.facts.first_boot.boot_id != req.boot_id {
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "boot_mismatch",
+            "facts were collected on another boot".into(),
+        ));
+    }
+    let accepted = app
+        .ctx
+        .add_facts(&req.run_id, seq, &req.boot_id, &req.facts)
+        .await?;
+    info!(run = %req.run_id, seq, accepted, "facts");
+    run.contact.touch(crate::live::ContactKind::Facts);
+    app.ctx.wakers.wake(&req.run_id);
+    Ok(Json(FactsResponse {
+        accepted,
+        boot_seq: seq,
+    }))
+}
+
+/// `POST /api/v1/agent/heartbeat` — agent token. The answer carries the next
+/// command, derived from the run's state: boot 1's agent is asked to power off
+/// once the run enters its power cycle.
+pub(super) async fn heartbeat(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    Json(req): Json<HeartbeatRequest>,
+) -> Response {
+    let run = match agent_auth(&app, &h, &req.run_id) {
+        Ok(r) => r,
+        Err(ApiErr(StatusCode::GONE, ..)) => {
+            return Json(HeartbeatResponse {
+                command: AgentCommand::Abort,
+            })
+            .into_response()
+        }
+        Err(e) => return e.into_response(),
+    };
+    let beat = crate::lifecycle::heartbeat::decide(run.mode, run.state, &run.boots, &req.boot_id);
+    // Only the newest boot's agent counts as the host being alive.
+    if beat.alive {
+        run.contact.touch(crate::live::ContactKind::Heartbeat);
+    }
+    if beat.poweroff_asked {
+        if let Ok(mut m) = app.ctx.poweroff_sent.lock() {
+            m.entry(req.run_id.clone())
+                .or_insert_with(tokio::time::Instant::now);
+        }
+    }
+    let command = beat.command;
+    Json(HeartbeatResponse { command }).into_response()
+}
+
+/// The host's enrolment key: `agent-<host>` in the credentials directory.
+pub(super) fn enrolment_key(app: &App, host: &str) -> Result<String, String> {
+    let dir = app.cfg.credentials_dir.as_ref().ok_or_else(|| {
+        format!("no credentials directory (set --credentials-dir or CREDENTIALS_DIRECTORY) for agent-{host}")
+    })?;
+    e2et_pdu::drivers::read_secret(&dir.join(format!("agent-{host}")))
+}
+
+/// `POST /api/v1/agent/enrol` — signed with the host's enrolment key (see
+/// `EnrolRequest`). An agent on the installed system of a host whose quick
+/// run waits for it (revalidate) gets a run token for its boot, once.
+pub(super) async fn enrol(
+    State(app): State<Shared>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> R<Response> {
+    let bad = |code: &'static str, msg: String| ApiErr(StatusCode::UNAUTHORIZED, code, msg);
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let ts = header(e2et_model::api::ENROL_TIMESTAMP_HEADER).ok_or(bad(
+        "no_timestamp",
+        format!(
+            "header {} (Unix seconds) required",
+            e2et_model::api::ENROL_TIMESTAMP_HEADER
+        ),
+    ))?;
+    let sig = header(e2et_model::api::ENROL_SIGNATURE_HEADER)
+        .and_then(|v| v.strip_prefix("sha256="))
+        .ok_or(bad(
+            "no_signature",
+            format!(
+                "header {}: sha256=<hex HMAC-SHA256 of timestamp.body> required",
+                e2et_model::api::ENROL_SIGNATURE_HEADER
+            ),
+        ))?;
+    let req: e2et_model::api::EnrolRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid enrolment request: {e}"),
+        )
+    })?;
+    if !app.ctx.inventory.hosts.contains_key(&req.host) {
+        return Err(ApiErr(
+            StatusCode::NOT_FOUND,
+            "unknown_host",
+            format!("host {} is not in the inventory", req.host),
+        ));
+    }
+    let key = enrolment_key(&app, &req.host).map_err(|e| {
+        warn!(host = %req.host, "enrolment refused: {e}");
+        bad(
+            "no_key",
+            format!("host {} has no enrolment key here", req.host),
+        )
+    })?;
+    let want = e2et_model::api::hmac_sha256_hex(key.as_bytes(), ts, &body);
+    if !bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
+        warn!(host = %req.host, "enrolment with a wrong signature");
+        return Err(bad(
+            "bad_signature",
+            "signature does not match the host's enrolment key".into(),
+        ));
+    }
+    let skew = ts
+        .parse::<i64>()
+        .ok()
+        .map(|t| (chrono::Utc::now().timestamp() - t).abs());
+    let fresh = matches!(skew, Some(s) if s <= e2et_model::api::ENROL_MAX_SKEW_S);
+    if !fresh {
+        return Err(bad(
+            "stale",
+            format!(
+                "timestamp {ts:?} is not within {}s of the coordinator's clock",
+                e2et_model::api::ENROL_MAX_SKEW_S
+            ),
+        ));
+    }
+    let run = app.ctx.store.host_blocker(&req.host)?;
+    let run = match run {
+        Some(r) if r.mode == RunMode::Quick && r.state == RunState::Revalidate => r,
+        Some(r)
+            if r.mode == RunMode::Quick
+                && matches!(
+                    r.state,
+                    RunState::Queued | RunState::InventoryGate | RunState::PowerCycle
+                ) =>
+        {
+            return Err(ApiErr(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_yet",
+                format!("quick run {} is in {}; retry", r.id, r.state),
+            ))
+        }
+        Some(r) if r.mode == RunMode::Quick => {
+            return Err(ApiErr(
+                StatusCode::CONFLICT,
+                "past_enrolment",
+                format!(
+                    "quick run {} is in {}: it no longer takes an enrolment",
+                    r.id, r.state
+                ),
+            ))
+        }
+        _ => {
+            return Err(ApiErr(
+                StatusCode::NOT_FOUND,
+                "no_run",
+                format!("no quick run waits for {}", req.host),
+            ))
+        }
+    };
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let hash = hex::encode(sha256(&token));
+    if !app.ctx.store.enrol(&run.id, &req.boot_id, &hash).await? {
+        return Err(ApiErr(
+            StatusCode::CONFLICT,
+            "enrolled",
+            format!(
+                "boot {} already enrolled in run {}: one token per boot",
+                req.boot_id, run.id
+            ),
+        ));
+    }
+    app.ctx.live.token(&hash, &run.id);
+    info!(run = %run.id, host = %req.host, boot_id = %req.boot_id, "agent enrolled");
+    Ok(Json(e2et_model::api::EnrolResponse {
+        run_id: run.id,
+        token,
+    })
+    .into_response())
+}

@@ -1,0 +1,133 @@
+//! Who may call what: the agent's run token, the operator's bearer token or
+//! its digest in the read cookie.
+use super::error::{ApiErr, R};
+use super::App;
+use crate::live::LiveRun;
+use crate::store::StoreError;
+use axum::http::{header, HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub fn sha256(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+pub(super) fn bearer(h: &HeaderMap) -> Option<&str> {
+    h.get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Resolves the bearer token to its run and checks it matches the body's run.
+/// A run in flight is answered from memory (no database read on the agents'
+/// hot path); anything else from the store, which says 401, 403 or 410.
+pub(super) fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
+    let token = bearer(h).ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "no_token",
+        "Authorization: Bearer <run token> required".into(),
+    ))?;
+    // Tokens are 256 random bits stored as their sha256: looking the hash up
+    // reveals nothing about a token anyone could guess.
+    let hash = hex::encode(sha256(token));
+    let wrong = || {
+        ApiErr(
+            StatusCode::FORBIDDEN,
+            "wrong_run",
+            "token does not belong to this run".into(),
+        )
+    };
+    if let Some(rid) = app.ctx.live.run_of_token(&hash) {
+        if rid != run_id {
+            return Err(wrong());
+        }
+        if let Some(run) = app.ctx.live.get(run_id) {
+            return Ok(run);
+        }
+    }
+    let (rid, _) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+        "token not issued by this coordinator".into(),
+    ))?;
+    if rid != run_id {
+        return Err(wrong());
+    }
+    let run = app.ctx.store.run(run_id)?.ok_or(ApiErr(
+        StatusCode::NOT_FOUND,
+        "no_run",
+        format!("run {run_id} not found"),
+    ))?;
+    if run.state.is_terminal() {
+        return Err(ApiErr(
+            StatusCode::GONE,
+            "run_over",
+            format!("run {run_id} is {}", run.state),
+        ));
+    }
+    let spec: e2et_model::HostSpec =
+        serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
+    let boots = app.ctx.store.boots(run_id)?;
+    Ok(LiveRun {
+        host: run.host,
+        mode: run.mode,
+        state: run.state,
+        spec: Arc::new(spec),
+        boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
+        facts: app.ctx.store.facts_seqs(run_id)?,
+        since: std::time::Instant::now(),
+        contact: Default::default(),
+    })
+}
+
+pub(super) fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {
+    check_operator(app, bearer(h))
+}
+
+/// Reads (runs, reports, hosts) also take the token from the `e2et_operator`
+/// cookie `/login` sets, so the dashboard's report links work in a browser.
+/// Writes need the bearer header: a cookie rides along cross-site requests.
+pub(super) fn operator_read_auth(app: &App, h: &HeaderMap) -> R<()> {
+    if app.cfg.operator_token_sha256.is_some() && bearer(h).is_none() {
+        if let Some(c) = operator_cookie(h) {
+            return check_digest(app, c);
+        }
+    }
+    operator_auth(app, h)
+}
+
+/// The cookie holds the token's sha256 (hex), not the token: a leaked cookie
+/// reads, but never writes.
+pub(super) const OPERATOR_COOKIE: &str = "e2et_operator";
+
+pub(super) fn operator_cookie(h: &HeaderMap) -> Option<[u8; 32]> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            kv.trim()
+                .strip_prefix(OPERATOR_COOKIE)
+                .and_then(|r| r.strip_prefix('='))
+        })
+        .and_then(|v| hex::decode(v).ok())
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+}
+
+pub(super) fn check_digest(app: &App, got: [u8; 32]) -> R<()> {
+    match app.cfg.operator_token_sha256 {
+        Some(want) if !bool::from(got.ct_eq(&want)) => Err(ApiErr(
+            StatusCode::UNAUTHORIZED,
+            "operator_token",
+            "a valid operator bearer token is required (browsers: sign in at /login)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn check_operator(app: &App, token: Option<&str>) -> R<()> {
+    check_digest(app, token.map(sha256).unwrap_or([0u8; 32]))
+}

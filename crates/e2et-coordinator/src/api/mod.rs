@@ -1,0 +1,107 @@
+//! HTTP, split by audience over one router: agent API (`agent.rs`, per-run
+//! token), boot API (`boot.rs`, iPXE scripts and artifacts, no auth: the
+//! provisioning network is the boundary), operator API (`operator.rs`,
+//! bearer token), dashboard, sign-in, events and metrics (`dashboard.rs`);
+//! authentication in `auth.rs`, errors as JSON in `error.rs`. Each handler
+//! parses, asks the lifecycle core or the engine, and renders; each names
+//! its route and who may call it in its doc comment.
+mod agent;
+mod auth;
+mod boot;
+mod dashboard;
+mod error;
+mod operator;
+
+use crate::engine::Ctx;
+pub use auth::sha256;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct AppConfig {
+    /// Base URL hosts use to reach this coordinator (`http://10.99.0.1:8080`).
+    pub public_url: String,
+    pub artifacts: PathBuf,
+    pub kernel: String,
+    pub initrd: String,
+    /// Extra kernel arguments for the netboot image (`console=ttyS0`).
+    pub cmdline: String,
+    /// Sha256 of the operator token; `None` leaves the operator API open (lab).
+    pub operator_token_sha256: Option<[u8; 32]>,
+    /// Where each host's enrolment key is (`agent-<host>`), for quick runs.
+    pub credentials_dir: Option<PathBuf>,
+}
+
+pub struct App {
+    pub ctx: Arc<Ctx>,
+    pub cfg: AppConfig,
+}
+
+type Shared = Arc<App>;
+
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/agent/hello", post(agent::hello))
+        .route("/api/v1/agent/facts", post(agent::facts))
+        .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
+        .route(
+            "/api/v1/agent/enrol",
+            post(agent::enrol).layer(DefaultBodyLimit::max(4096)),
+        )
+        .route(
+            "/api/v1/agent/throughput",
+            post(agent::throughput).layer(DefaultBodyLimit::max(agent::MAX_THROUGHPUT_BYTES)),
+        )
+        .route(
+            "/api/v1/runs",
+            post(operator::create_run).get(operator::list_runs),
+        )
+        .route("/api/v1/runs/{id}", get(operator::get_run))
+        .route(
+            "/api/v1/runs/{id}/{file}",
+            get(operator::get_report).post(operator::run_action),
+        )
+        .route("/api/v1/hosts", get(operator::hosts))
+        .route("/boot/{file}", get(boot::boot_script))
+        .nest_service(
+            "/boot/artifacts",
+            tower_http::services::ServeDir::new(app.cfg.artifacts.clone()),
+        )
+        .route("/", get(dashboard::dashboard))
+        .route("/api/v1/events", get(dashboard::events))
+        .route("/login", get(dashboard::login_form).post(dashboard::login))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(dashboard::metrics))
+        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+/// Times every request by its route pattern (not the raw path, so run ids
+/// and MACs do not explode the label set).
+async fn observe(
+    State(app): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| {
+            if req.uri().path().starts_with("/boot/artifacts/") {
+                "/boot/artifacts".into()
+            } else {
+                "unmatched".into()
+            }
+        });
+    let t = std::time::Instant::now();
+    let resp = next.run(req).await;
+    app.ctx
+        .metrics
+        .http(&route, resp.status().as_u16(), t.elapsed());
+    resp
+}
