@@ -2,11 +2,14 @@
 //! witness the coordinator has (dnsmasq's DHCP log, the boot-script request
 //! log, the agent's last contact, the captured serial console), so a timeout's
 //! reason says where the boot stopped instead of only that it did.
-use crate::engine::Ctx;
+use crate::console::Consoles;
+use crate::live::Live;
+use crate::store::Store;
 use chrono::{DateTime, Datelike, Local, NaiveDateTime, TimeZone, Utc};
 use e2et_model::inventory::{normalize_mac, HostSpec};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 /// How much of the end of the DHCP log is read: dnsmasq writes ~10 lines per
 /// lease, so this covers thousands of boots without reading a year of log.
@@ -77,7 +80,37 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// When the run last switched its host's power on (the start of the boot the
 /// trail is about), from the store's power steps.
-fn powered_on_at(ctx: &Ctx, run_id: &str) -> Option<DateTime<Utc>> {
+/// What a stuck run's trail is read from.
+pub struct Trail {
+    store: Arc<Store>,
+    live: Arc<Live>,
+    consoles: Arc<Consoles>,
+    /// dnsmasq's DHCP log (`log-facility`).
+    dhcp_log: Option<std::path::PathBuf>,
+}
+
+impl Trail {
+    pub fn new(
+        store: Arc<Store>,
+        live: Arc<Live>,
+        consoles: Arc<Consoles>,
+        dhcp_log: Option<std::path::PathBuf>,
+    ) -> Trail {
+        Trail {
+            store,
+            live,
+            consoles,
+            dhcp_log,
+        }
+    }
+
+    /// The host's trail since power-on (see [`trail`]).
+    pub fn of(&self, run_id: &str, spec: &HostSpec) -> String {
+        trail(self, run_id, spec)
+    }
+}
+
+fn powered_on_at(ctx: &Trail, run_id: &str) -> Option<DateTime<Utc>> {
     let steps = ctx.store.power_steps(run_id).ok()?;
     steps
         .iter()
@@ -89,14 +122,14 @@ fn powered_on_at(ctx: &Ctx, run_id: &str) -> Option<DateTime<Utc>> {
 
 /// The trail of `run_id`'s host since its last power-on, one clause per
 /// witness, for a timeout's reason.
-pub fn trail(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> String {
+fn trail(ctx: &Trail, run_id: &str, spec: &HostSpec) -> String {
     let since = powered_on_at(ctx, run_id);
     let mut parts = Vec::new();
     let after = |t: DateTime<Utc>| since.is_none_or(|s| t >= s - chrono::Duration::seconds(1));
     if let Some(s) = since {
         parts.push(format!("powered on at {}", rfc3339(s)));
     }
-    match &ctx.cfg.dhcp_log {
+    match &ctx.dhcp_log {
         None => parts.push("DHCP not watched (no --dhcp-log)".into()),
         Some(log) => match last_dhcp(log, &spec.mac, Local::now()) {
             Ok(Some(d)) if after(d.at) => {
@@ -137,7 +170,7 @@ pub fn trail(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> String {
         )),
         None => parts.push("agent not heard from".into()),
     }
-    if let Some(line) = crate::console::last_line(ctx, run_id) {
+    if let Some(line) = ctx.consoles.last_line(run_id) {
         parts.push(format!("console's last line: {line:?}"));
     }
     parts.join("; ")

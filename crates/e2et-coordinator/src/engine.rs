@@ -1,344 +1,17 @@
 //! The engine: one task per run walks the state machine. Each transition is
 //! written to the store before the new state's action (a side effect or a wait)
 //! runs, so a restarted coordinator knows exactly where each run stood.
+use crate::ctx::Ctx;
 use crate::lifecycle::machine::{action_for, next, Action, Event};
-use crate::lifecycle::power::{self, Work};
-use crate::store::{now, Store, StoreError};
-use e2et_model::api::RunEvent;
+use crate::lifecycle::power::Work;
+use crate::store::{now, StoreError};
 use e2et_model::check::{Check, Gate, Outcome, Severity};
-use e2et_model::inventory::{HostSpec, Inventory};
-use e2et_model::report::PowerStep;
+use e2et_model::inventory::HostSpec;
 use e2et_model::{RunMode, RunState};
-use e2et_pdu::{CyclePlan, Feed, Poll, PowerDriver, PowerState, SoftOff, StepLog};
-use e2et_score::{boot_checks, score_validation, BootContext, Policy};
-use std::collections::HashMap;
+use e2et_score::{boot_checks, score_validation, BootContext};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
-
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Provisioning and revalidate: from power-on to the agent's hello.
-    pub hello_timeout: Duration,
-    /// First boot and revalidate: from hello to the facts.
-    pub facts_timeout: Duration,
-    /// First boot and revalidate, once the agent said hello: the longest its
-    /// silence (no hello, heartbeat or facts) may last before the host is
-    /// taken for hung.
-    pub heartbeat_timeout: Duration,
-    /// dnsmasq's DHCP log (`log-facility`), read for a stuck run's reason.
-    pub dhcp_log: Option<std::path::PathBuf>,
-    /// Where each run's serial console is kept (hosts with `consoleCapture`).
-    pub console_dir: Option<std::path::PathBuf>,
-    /// Secrets read by the engine: SOL passwords (`ipmi-<host>`).
-    pub credentials_dir: Option<std::path::PathBuf>,
-    /// The ipmitool run for `ipmi-sol:` consoles.
-    pub ipmitool: std::path::PathBuf,
-    pub soft_off_timeout: Duration,
-    /// After the agent took the poweroff command, how long to give the OS to
-    /// shut down when the PDU cannot tell (an outlet reads on while the host
-    /// is off).
-    pub soft_off_grace: Duration,
-    pub poll: Poll,
-    /// Test hook (hidden flag): abort the process, as `kill -9` would, right
-    /// after persisting the transition into this state, or right after writing
-    /// the intent of this power action (`intent:off`), before its side effect.
-    pub crash_after: Option<String>,
-    /// Runs driven at once; more wait in `queued` for a slot.
-    pub max_runs: usize,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            hello_timeout: Duration::from_secs(300),
-            facts_timeout: Duration::from_secs(120),
-            heartbeat_timeout: Duration::from_secs(60),
-            dhcp_log: None,
-            console_dir: None,
-            credentials_dir: None,
-            ipmitool: "ipmitool".into(),
-            soft_off_timeout: Duration::from_secs(60),
-            soft_off_grace: Duration::from_secs(10),
-            poll: Poll::default(),
-            crash_after: None,
-            max_runs: 64,
-        }
-    }
-}
-
-pub struct Ctx {
-    pub store: Store,
-    pub inventory: Inventory,
-    /// A driver per PDU, or why it could not be built (a missing secret).
-    pub drivers: HashMap<String, Result<Arc<dyn PowerDriver>, String>>,
-    pub metrics: crate::metrics::Metrics,
-    /// When each run's boot-1 agent was told to power off (soft off).
-    pub poweroff_sent: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
-    pub cfg: EngineConfig,
-    /// Per-run wake-ups: an agent's report wakes only its run's engine task.
-    pub wakers: Wakers,
-    pub policy: Policy,
-    /// The runs in flight, in memory (follows the store).
-    pub live: crate::live::Live,
-    /// Every durable change of a run's state, for SSE and notifications.
-    pub events: crate::events::Events,
-    /// Where notices go (none unless configured).
-    pub notifier: Arc<crate::notify::Notifier>,
-    /// Slots for runs driven at once (`EngineConfig::max_runs`).
-    pub slots: Arc<tokio::sync::Semaphore>,
-    /// Runs whose console is being kept.
-    pub consoles: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-impl Ctx {
-    /// A context over `store`, its view of the runs in flight rebuilt from it.
-    pub fn new(
-        store: Store,
-        inventory: Inventory,
-        drivers: HashMap<String, Result<Arc<dyn PowerDriver>, String>>,
-        cfg: EngineConfig,
-    ) -> Result<Ctx, StoreError> {
-        let live = crate::live::Live::default();
-        for crate::store::LiveRunRow {
-            run: row,
-            boots,
-            token_hashes: tokens,
-        } in store.live_runs()?
-        {
-            let spec: HostSpec = serde_json::from_str(&row.spec_json)?;
-            // An agent that said hello before the restart: its silence is
-            // counted from now, so a host that hung meanwhile is still caught.
-            let contact = Arc::new(crate::live::Contact::default());
-            if !boots.is_empty() {
-                contact.touch(crate::live::ContactKind::Restart);
-            }
-            live.insert(
-                &row.id,
-                crate::live::LiveRun {
-                    host: row.host.clone(),
-                    mode: row.mode,
-                    state: row.state,
-                    spec: Arc::new(spec),
-                    boots: boots.iter().map(|b| (b.seq, b.boot_id.clone())).collect(),
-                    facts: store.facts_seqs(&row.id)?,
-                    since: std::time::Instant::now(),
-                    contact,
-                },
-            );
-            for t in tokens {
-                live.token(&t, &row.id);
-            }
-        }
-        let cfg_max_runs = cfg.max_runs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
-        Ok(Ctx {
-            store,
-            inventory,
-            metrics: Default::default(),
-            poweroff_sent: Default::default(),
-            cfg,
-            wakers: Default::default(),
-            policy: Default::default(),
-            live,
-            events: Default::default(),
-            notifier: Arc::new(crate::notify::Notifier::none()),
-            slots: Arc::new(tokio::sync::Semaphore::new(cfg_max_runs)),
-            consoles: Default::default(),
-            // Every PDU serves one command at a time, whichever runs share it.
-            drivers: drivers
-                .into_iter()
-                .map(|(name, d)| {
-                    let d = d.map(|d| {
-                        Arc::new(e2et_pdu::serialized::Serialized::new(d)) as Arc<dyn PowerDriver>
-                    });
-                    (name, d)
-                })
-                .collect(),
-        })
-    }
-
-    /// Creates a run: durably, then in the view of runs in flight.
-    pub async fn create_run(
-        &self,
-        id: &str,
-        host: &str,
-        mode: RunMode,
-        spec: &HostSpec,
-    ) -> Result<(), StoreError> {
-        self.store
-            .create_run(id, host, mode, &serde_json::to_string(spec)?)
-            .await?;
-        self.live.insert(
-            id,
-            crate::live::LiveRun {
-                host: host.to_string(),
-                mode,
-                state: RunState::Queued,
-                spec: Arc::new(spec.clone()),
-                boots: vec![],
-                facts: vec![],
-                since: std::time::Instant::now(),
-                contact: Default::default(),
-            },
-        );
-        self.events.publish(RunEvent {
-            id: String::new(),
-            run: id.to_string(),
-            host: host.to_string(),
-            mode,
-            state: RunState::Queued,
-            from: None,
-            verdict: None,
-            score: None,
-            zone: None,
-            at: crate::store::now(),
-            note: "run created".into(),
-        });
-        Ok(())
-    }
-
-    /// Stores a boot's facts: durably, then in the view (waking its run).
-    pub async fn add_facts(
-        &self,
-        run_id: &str,
-        seq: u32,
-        boot_id: &str,
-        facts: &e2et_model::Facts,
-    ) -> Result<bool, StoreError> {
-        let accepted = self.store.add_facts(run_id, seq, boot_id, facts).await?;
-        self.live.facts(run_id, seq);
-        Ok(accepted)
-    }
-
-    /// A transition: durably, then everywhere that follows runs.
-    pub async fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32, StoreError> {
-        let t = self.store.transition(id, to, note).await?;
-        if let Some((left, took)) = self.live.state(id, to) {
-            self.metrics.step(left.as_str(), took);
-        }
-        self.events.publish(RunEvent {
-            id: String::new(),
-            run: id.to_string(),
-            host: t.host,
-            mode: t.mode,
-            state: to,
-            from: t.from,
-            verdict: crate::store::parse_label(t.verdict.as_deref()),
-            score: t.score,
-            zone: crate::store::parse_label(t.zone.as_deref()),
-            at: t.at,
-            note: note.to_string(),
-        });
-        Ok(t.seq)
-    }
-
-    pub async fn add_token(&self, run_id: &str, token_hash: &str) -> Result<(), StoreError> {
-        self.store.add_token(run_id, token_hash).await?;
-        self.live.token(token_hash, run_id);
-        Ok(())
-    }
-
-    /// Records a hello: (boot sequence, whether it is a new boot).
-    pub async fn add_boot(
-        &self,
-        run_id: &str,
-        boot_id: &str,
-        cmdline: &str,
-    ) -> Result<(u32, bool), StoreError> {
-        let (seq, new) = self.store.add_boot(run_id, boot_id, cmdline).await?;
-        self.live.boot(run_id, seq, boot_id);
-        Ok((seq, new))
-    }
-
-    fn feeds(&self, spec: &HostSpec) -> Result<Vec<Feed>, String> {
-        spec.power
-            .iter()
-            .map(|o| match self.drivers.get(&o.pdu) {
-                Some(Ok(d)) => Ok(Feed {
-                    pdu: o.pdu.clone(),
-                    outlet: o.outlet,
-                    driver: d.clone(),
-                }),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(format!("PDU {} is not in the inventory", o.pdu)),
-            })
-            .collect()
-    }
-
-    fn cycle_delay(&self, spec: &HostSpec) -> Duration {
-        let s = spec
-            .power
-            .iter()
-            .filter_map(|o| self.inventory.pdus.get(&o.pdu))
-            .map(|p| p.cycle_delay_s)
-            .max()
-            .unwrap_or(2);
-        Duration::from_secs(s)
-    }
-}
-
-fn crash_if(ctx: &Ctx, point: &str) {
-    if ctx.cfg.crash_after.as_deref() == Some(point) {
-        error!(
-            point,
-            "test hook: aborting the coordinator here (--crash-after)"
-        );
-        std::process::abort();
-    }
-}
-
-/// Writes each power step's intent and outcome to the store.
-struct StoreLog<'a> {
-    ctx: &'a Ctx,
-    store: &'a Store,
-    run_id: &'a str,
-    state: RunState,
-    /// When the current command was sent, for the PDU latency metric.
-    started: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-impl StepLog for StoreLog<'_> {
-    fn intent(&self, pdu: &str, outlet: u32, action: &str) {
-        // Durable before the command goes out: the store must justify it.
-        if let Err(e) = self
-            .store
-            .power_intent(self.run_id, self.state, pdu, outlet, action)
-            .wait()
-        {
-            error!(error = %e, "cannot record power intent");
-        }
-        crash_if(self.ctx, &format!("intent:{action}"));
-        if let Ok(mut t) = self.started.lock() {
-            *t = Some(std::time::Instant::now());
-        }
-        info!(pdu, outlet, action, "power command");
-    }
-    fn done(&self, step: &PowerStep) {
-        if let Err(e) = self.store.power_done(self.run_id, self.state, step).wait() {
-            error!(error = %e, "cannot record power step");
-        }
-        if let Some(t) = self.started.lock().ok().and_then(|mut t| t.take()) {
-            self.ctx
-                .metrics
-                .pdu(&step.pdu, &step.action, step.ok, t.elapsed());
-        }
-        info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
-        // A switch that did not read back is the PDU's fault or its wiring's
-        // (a soft off that has not landed yet is neither).
-        if !step.ok && matches!(step.action.as_str(), "on" | "off") {
-            let host = self
-                .ctx
-                .live
-                .get(self.run_id)
-                .map(|r| r.host)
-                .unwrap_or_default();
-            let n =
-                crate::notify::pdu_notice(self.run_id, &host, step, self.ctx.notifier.public_url());
-            self.ctx.notifier.send(n);
-        }
-    }
-}
 
 fn engine_check(
     id: &str,
@@ -463,7 +136,7 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
         // The console is kept from before the power-on (firmware, iPXE) to
         // the verdict, and again after a restart of the coordinator.
         if !matches!(run.state, RunState::Queued | RunState::InventoryGate) {
-            crate::console::start(ctx, run_id, &run.spec);
+            ctx.consoles.start(run_id, &run.spec);
         }
         let ev = perform(ctx, run_id, run.mode, run.state, &run.spec).await?;
         let to = match next(run.mode, run.state, &ev) {
@@ -486,33 +159,7 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
         }
         ctx.transition(run_id, to, &note).await?;
         info!(from = %run.state, to = %to, %note, "transition");
-        crash_if(ctx, to.as_str());
-    }
-}
-
-/// Wake-up handles per run, so that one agent's report wakes one engine task
-/// instead of every run in flight.
-#[derive(Default)]
-pub struct Wakers {
-    map: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
-}
-
-impl Wakers {
-    pub fn get(&self, run_id: &str) -> Arc<Notify> {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(run_id.to_string()).or_default().clone()
-    }
-
-    pub fn wake(&self, run_id: &str) {
-        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get(run_id) {
-            n.notify_waiters();
-        }
-    }
-
-    pub fn forget(&self, run_id: &str) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(run_id);
+        ctx.crash_if(to.as_str());
     }
 }
 
@@ -555,7 +202,7 @@ async fn perform(
     Ok(match action_for(mode, state) {
         Action::Nothing => Event::Done(String::from("run started")),
         Action::CheckInventory => check_inventory(ctx, run_id, spec).await?,
-        Action::PowerOnCold => match take_power(ctx, run_id, state, spec, Work::PowerOn).await? {
+        Action::PowerOnCold => match crate::power::take_power(ctx, run_id, state, spec, Work::PowerOn).await? {
             Ok(()) => Event::Done("outlet(s) read back off, then on".into()),
             Err(e) => {
                 add_engine_checks(
@@ -590,7 +237,7 @@ async fn perform(
                 let why = format!(
                     "no hello within {}s after power-on: {}",
                     ctx.cfg.hello_timeout.as_secs(),
-                    crate::diagnose::trail(ctx, run_id, spec)
+                    ctx.trail.of(run_id, spec)
                 );
                 add_engine_checks(
                     ctx,
@@ -626,7 +273,7 @@ async fn perform(
             }
         }
         Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, mode, seq).await?,
-        Action::Cycle { soft } => match take_power(ctx, run_id, state, spec, Work::Cycle { soft }).await? {
+        Action::Cycle { soft } => match crate::power::take_power(ctx, run_id, state, spec, Work::Cycle { soft }).await? {
             Ok(()) if soft => Event::Done("power cycle: off read back, on read back".into()),
             Ok(()) => Event::Done(
                 "power cycle: off read back, on read back (quick run: no agent of this run was up to take a soft off)".into(),
@@ -650,7 +297,7 @@ async fn perform(
                 let why = format!(
                     "no hello from {which} within {}s after the power cycle: {}",
                     ctx.cfg.hello_timeout.as_secs(),
-                    crate::diagnose::trail(ctx, run_id, spec)
+                    ctx.trail.of(run_id, spec)
                 );
                 add_engine_checks(
                     ctx,
@@ -693,110 +340,6 @@ async fn perform(
     })
 }
 
-/// The state's power work: the core plans what is left (a resumed run
-/// repeats nothing the store shows read back), `e2et_pdu::cycle` takes the
-/// steps, each intent and outcome written to the store. Err: which step
-/// failed, or why no step could be taken.
-async fn take_power(
-    ctx: &Ctx,
-    run_id: &str,
-    state: RunState,
-    spec: &HostSpec,
-    work: Work,
-) -> Result<Result<(), String>, StoreError> {
-    let feeds = match ctx.feeds(spec) {
-        Ok(f) => f,
-        Err(e) => return Ok(Err(e)),
-    };
-    let outlets: Vec<(&str, u32)> = feeds.iter().map(|f| (f.pdu.as_str(), f.outlet)).collect();
-    let plan = power::plan(work, state, &outlets, &ctx.store.power_steps(run_id)?);
-    let whole = power::plan(work, state, &outlets, &[]);
-    if plan != whole {
-        info!(%state, ?plan, "steps read back before a restart are not repeated");
-    }
-    let log = StoreLog {
-        ctx,
-        store: &ctx.store,
-        run_id,
-        state,
-        started: Default::default(),
-    };
-    let cycle = CyclePlan {
-        soft_off: plan.soft_off,
-        off: plan.off,
-        delay: if plan.delay {
-            ctx.cycle_delay(spec)
-        } else {
-            Duration::ZERO
-        },
-        on: plan.on,
-    };
-    let agent = AgentSoftOff { ctx, run_id };
-    Ok(
-        e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll)
-            .await
-            .map(|_| ())
-            .map_err(|(_, e)| e.to_string()),
-    )
-}
-
-/// The soft off of a cold run's power cycle: boot 1's agent is told to power
-/// off by its heartbeat (lifecycle::heartbeat).
-struct AgentSoftOff<'a> {
-    ctx: &'a Ctx,
-    run_id: &'a str,
-}
-
-#[async_trait::async_trait]
-impl SoftOff for AgentSoftOff<'_> {
-    async fn soft_off(&self, feeds: &[Feed]) -> String {
-        soft_off(self.ctx, self.run_id, feeds).await
-    }
-}
-
-/// Waits for the host to go down after the agent is asked to power off: until
-/// every feed reads off (a QMP "PDU" sees the guest stop), or the grace period
-/// after the agent took the command (a real PDU's outlet stays on), or the
-/// timeout. Returns what happened, for the power step's detail.
-async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
-    let start = tokio::time::Instant::now();
-    let deadline = start + ctx.cfg.soft_off_timeout;
-    loop {
-        let mut all_off = true;
-        for f in feeds {
-            if f.driver.status(f.outlet).await.ok() != Some(PowerState::Off) {
-                all_off = false;
-            }
-        }
-        if all_off {
-            return format!(
-                "host shut down on the agent's poweroff after {:.1}s (outlet reads off)",
-                start.elapsed().as_secs_f64()
-            );
-        }
-        let sent = ctx
-            .poweroff_sent
-            .lock()
-            .ok()
-            .and_then(|m| m.get(run_id).copied());
-        if let Some(t) = sent {
-            if t.elapsed() >= ctx.cfg.soft_off_grace {
-                return format!(
-                    "agent took the poweroff command; gave the OS {}s to shut down before cutting power",
-                    ctx.cfg.soft_off_grace.as_secs()
-                );
-            }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return format!(
-                "no poweroff acknowledged within {}s; cutting power",
-                ctx.cfg.soft_off_timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(ctx.cfg.poll.interval).await;
-    }
-}
-
 async fn await_facts(
     ctx: &Ctx,
     run_id: &str,
@@ -819,7 +362,7 @@ async fn await_facts(
     })
     .await?;
     if !have() {
-        let trail = crate::diagnose::trail(ctx, run_id, spec);
+        let trail = ctx.trail.of(run_id, spec);
         let why = match silent() {
             Some((ago, kind)) => format!(
                 "boot {seq}: agent silent for {:.0}s (heartbeat timeout {}s) before sending facts, last heard: {}: {trail}",

@@ -2,7 +2,8 @@
 //! boot-script request log (one row per iPXE request of every MAC, run or
 //! not) and the runs' serial console copies; runs, transitions, facts, power
 //! steps and reports are kept for good.
-use crate::engine::Ctx;
+use crate::console::Consoles;
+use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -11,14 +12,14 @@ use tracing::{info, warn};
 const BATCH: usize = 5000;
 
 /// Expires boot requests older than `days`, now and then every `every`.
-pub async fn run(ctx: Arc<Ctx>, days: u32, every: Duration) {
+pub async fn run(store: Arc<Store>, consoles: Arc<Consoles>, days: u32, every: Duration) {
     loop {
         // The store's own time format (`store::now`), so times compare as text.
         let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut total = 0usize;
         loop {
-            match ctx.store.expire_boot_requests(&cutoff, BATCH).await {
+            match store.expire_boot_requests(&cutoff, BATCH).await {
                 Ok(n) => {
                     total += n;
                     if n < BATCH {
@@ -34,7 +35,7 @@ pub async fn run(ctx: Arc<Ctx>, days: u32, every: Duration) {
         if total > 0 {
             info!(deleted = total, %cutoff, "retention: boot requests expired");
         }
-        let consoles = expire_consoles(&ctx, Duration::from_secs(u64::from(days) * 86400));
+        let consoles = expire_consoles(&consoles, Duration::from_secs(u64::from(days) * 86400));
         if consoles > 0 {
             info!(deleted = consoles, "retention: console logs expired");
         }
@@ -44,8 +45,8 @@ pub async fn run(ctx: Arc<Ctx>, days: u32, every: Duration) {
 
 /// Deletes console logs last written more than `age` ago, except those of
 /// runs in flight. Returns how many went.
-pub fn expire_consoles(ctx: &Ctx, age: Duration) -> usize {
-    let Some(dir) = &ctx.cfg.console_dir else {
+pub fn expire_consoles(consoles: &Consoles, age: Duration) -> usize {
+    let Some(dir) = consoles.dir() else {
         return 0;
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -61,7 +62,7 @@ pub fn expire_consoles(ctx: &Ctx, age: Duration) -> usize {
         else {
             continue;
         };
-        if ctx.live.get(run).is_some() {
+        if consoles.in_flight(run) {
             continue;
         }
         let old = e

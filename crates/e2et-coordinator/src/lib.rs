@@ -2,6 +2,7 @@
 //! APIs (agent, boot, operator) and dnsmasq configuration.
 pub mod api;
 pub mod console;
+pub mod ctx;
 pub mod diagnose;
 pub mod dnsmasq;
 pub mod engine;
@@ -11,4 +12,5 @@ pub mod lifecycle;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod power;
 pub mod store;

@@ -3,8 +3,10 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use e2et_coordinator::api::{router, sha256, App, AppConfig};
+use e2et_coordinator::console::ConsoleConfig;
+use e2et_coordinator::ctx::{Ctx, Edges, EngineConfig};
 use e2et_coordinator::dnsmasq::{self, DnsmasqOptions};
-use e2et_coordinator::engine::{self, Ctx, EngineConfig};
+use e2et_coordinator::engine;
 use e2et_coordinator::store::Store;
 use e2et_pdu::drivers::{self, Credentials};
 use e2et_pdu::Poll;
@@ -262,14 +264,6 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             hello_timeout: Duration::from_secs(a.hello_timeout_s),
             facts_timeout: Duration::from_secs(a.facts_timeout_s),
             heartbeat_timeout: Duration::from_secs(a.heartbeat_timeout_s),
-            dhcp_log: a.dhcp_log.clone(),
-            console_dir: Some(a.console_dir.clone().unwrap_or_else(|| {
-                a.db.parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .join("console")
-            })),
-            credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
-            ipmitool: a.ipmitool.clone(),
             soft_off_timeout: Duration::from_secs(a.soft_off_timeout_s),
             soft_off_grace: Duration::from_secs(a.soft_off_grace_s),
             poll: Poll {
@@ -279,14 +273,33 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             crash_after: a.crash_after.clone(),
             max_runs: usize::try_from(a.max_concurrent_runs).unwrap_or(usize::MAX),
         },
+        Edges {
+            console: ConsoleConfig {
+                dir: Some(a.console_dir.clone().unwrap_or_else(|| {
+                    a.db.parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("console")
+                })),
+                credentials_dir: e2et_coordinator::notify::credentials_dir(
+                    a.credentials_dir.clone(),
+                ),
+                ipmitool: a.ipmitool.clone(),
+            },
+            dhcp_log: a.dhcp_log.clone(),
+        },
     )
     .context("loading the runs in flight")?;
     ctx.notifier = Arc::new(notifier);
     let ctx = Arc::new(ctx);
-    tokio::spawn(e2et_coordinator::notify::follow(ctx.clone()));
+    tokio::spawn(e2et_coordinator::notify::follow(
+        ctx.notifier.clone(),
+        ctx.events.clone(),
+        ctx.store.clone(),
+    ));
     if a.retention_days > 0 {
         tokio::spawn(e2et_coordinator::janitor::run(
-            ctx.clone(),
+            ctx.store.clone(),
+            ctx.consoles.clone(),
             a.retention_days,
             Duration::from_secs(3600),
         ));

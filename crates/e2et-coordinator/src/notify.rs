@@ -556,23 +556,27 @@ pub fn pdu_notice(run: &str, host: &str, step: &PowerStep, public_url: &str) -> 
 /// Follows the run events and sends a notice for each kind people are told
 /// about (with the report's reasons for a run that did not pass). Runs until
 /// the event stream closes; a lagging follower logs what it skipped.
-pub async fn follow(ctx: Arc<crate::engine::Ctx>) {
+pub async fn follow(
+    notifier: Arc<Notifier>,
+    events: Arc<crate::events::Events>,
+    store: Arc<crate::store::Store>,
+) {
     use tokio::sync::broadcast::error::RecvError;
-    if ctx.notifier.is_empty() {
+    if notifier.is_empty() {
         return;
     }
-    let mut rx = ctx.events.subscribe(None).rx;
+    let mut rx = events.subscribe(None).rx;
     loop {
         match rx.recv().await {
             Ok(e) => {
                 let Some(kind) = Kind::of(&e) else { continue };
                 let reasons = if kind == Kind::RunFailed {
-                    report_reasons(&ctx, &e.run)
+                    report_reasons(&store, &e.run)
                 } else {
                     vec![]
                 };
-                let n = run_notice(&e, kind, reasons, ctx.notifier.public_url());
-                ctx.notifier.send(n);
+                let n = run_notice(&e, kind, reasons, notifier.public_url());
+                notifier.send(n);
             }
             Err(RecvError::Lagged(k)) => {
                 warn!(
@@ -585,8 +589,8 @@ pub async fn follow(ctx: Arc<crate::engine::Ctx>) {
     }
 }
 
-fn report_reasons(ctx: &crate::engine::Ctx, run: &str) -> Vec<String> {
-    match ctx.store.run(run) {
+fn report_reasons(store: &crate::store::Store, run: &str) -> Vec<String> {
+    match store.run(run) {
         Ok(Some(r)) => r
             .report_json
             .and_then(|j| serde_json::from_str::<e2et_model::report::Report>(&j).ok())

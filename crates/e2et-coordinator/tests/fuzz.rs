@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request};
 use e2et_coordinator::api::{router, App, AppConfig};
-use e2et_coordinator::engine::{Ctx, EngineConfig};
+use e2et_coordinator::ctx::{Ctx, Edges, EngineConfig};
 use e2et_coordinator::store::Store;
 use e2et_model::inventory::Inventory;
 use proptest::prelude::*;
@@ -48,7 +48,16 @@ fn app(dir: &std::path::Path) -> axum::Router {
         .wait()
         .unwrap();
     let drivers = e2et_pdu::drivers::for_inventory(&inv, &Default::default());
-    let ctx = Arc::new(Ctx::new(store, inv, drivers, EngineConfig::default()).unwrap());
+    let ctx = Arc::new(
+        Ctx::new(
+            store,
+            inv,
+            drivers,
+            EngineConfig::default(),
+            Edges::default(),
+        )
+        .unwrap(),
+    );
     std::fs::create_dir_all(dir.join("art")).unwrap();
     std::fs::create_dir_all(dir.join("creds")).unwrap();
     std::fs::write(dir.join("creds/agent-vm1"), ENROL_KEY).unwrap();

@@ -12,7 +12,7 @@ mod dashboard;
 mod error;
 mod operator;
 
-use crate::engine::Ctx;
+use crate::ctx::Ctx;
 pub use auth::sha256;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::Response;

@@ -3,7 +3,7 @@ use super::agent::enrolment_key;
 use super::auth::*;
 use super::error::{ApiErr, R};
 use super::{App, Shared};
-use crate::engine::{self};
+use crate::engine;
 use crate::store::StoreError;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -226,7 +226,10 @@ pub(super) fn console_log(app: &App, id: &str) -> R<Response> {
             r.host
         )));
     }
-    let path = crate::console::path(&app.ctx, id)
+    let path = app
+        .ctx
+        .consoles
+        .path(id)
         .ok_or_else(|| missing("this coordinator keeps no consoles (--console-dir)".into()))?;
     let bytes = std::fs::read(&path).map_err(|e| {
         missing(format!(

@@ -1,0 +1,169 @@
+//! The engine's power edge: a state's power work, planned by the lifecycle
+//! core (`lifecycle::power`), taken by the one power cycle
+//! (`e2et_pdu::cycle`), each step's intent written to the store before its
+//! command and its outcome after the read-back.
+use crate::ctx::Ctx;
+use crate::lifecycle::power::{self, Work};
+use crate::store::{Store, StoreError};
+use e2et_model::inventory::HostSpec;
+use e2et_model::report::PowerStep;
+use e2et_model::RunState;
+use e2et_pdu::{CyclePlan, Feed, PowerState, SoftOff, StepLog};
+use std::time::Duration;
+use tracing::{error, info};
+
+/// Writes each power step's intent and outcome to the store.
+struct StoreLog<'a> {
+    ctx: &'a Ctx,
+    store: &'a Store,
+    run_id: &'a str,
+    state: RunState,
+    /// When the current command was sent, for the PDU latency metric.
+    started: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl StepLog for StoreLog<'_> {
+    fn intent(&self, pdu: &str, outlet: u32, action: &str) {
+        // Durable before the command goes out: the store must justify it.
+        if let Err(e) = self
+            .store
+            .power_intent(self.run_id, self.state, pdu, outlet, action)
+            .wait()
+        {
+            error!(error = %e, "cannot record power intent");
+        }
+        self.ctx.crash_if(&format!("intent:{action}"));
+        if let Ok(mut t) = self.started.lock() {
+            *t = Some(std::time::Instant::now());
+        }
+        info!(pdu, outlet, action, "power command");
+    }
+    fn done(&self, step: &PowerStep) {
+        if let Err(e) = self.store.power_done(self.run_id, self.state, step).wait() {
+            error!(error = %e, "cannot record power step");
+        }
+        if let Some(t) = self.started.lock().ok().and_then(|mut t| t.take()) {
+            self.ctx
+                .metrics
+                .pdu(&step.pdu, &step.action, step.ok, t.elapsed());
+        }
+        info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
+        // A switch that did not read back is the PDU's fault or its wiring's
+        // (a soft off that has not landed yet is neither).
+        if !step.ok && matches!(step.action.as_str(), "on" | "off") {
+            let host = self
+                .ctx
+                .live
+                .get(self.run_id)
+                .map(|r| r.host)
+                .unwrap_or_default();
+            let n =
+                crate::notify::pdu_notice(self.run_id, &host, step, self.ctx.notifier.public_url());
+            self.ctx.notifier.send(n);
+        }
+    }
+}
+
+/// The state's power work: the core plans what is left (a resumed run
+/// repeats nothing the store shows read back), `e2et_pdu::cycle` takes the
+/// steps, each intent and outcome written to the store. Err: which step
+/// failed, or why no step could be taken.
+pub async fn take_power(
+    ctx: &Ctx,
+    run_id: &str,
+    state: RunState,
+    spec: &HostSpec,
+    work: Work,
+) -> Result<Result<(), String>, StoreError> {
+    let feeds = match ctx.feeds(spec) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let outlets: Vec<(&str, u32)> = feeds.iter().map(|f| (f.pdu.as_str(), f.outlet)).collect();
+    let plan = power::plan(work, state, &outlets, &ctx.store.power_steps(run_id)?);
+    let whole = power::plan(work, state, &outlets, &[]);
+    if plan != whole {
+        info!(%state, ?plan, "steps read back before a restart are not repeated");
+    }
+    let log = StoreLog {
+        ctx,
+        store: &ctx.store,
+        run_id,
+        state,
+        started: Default::default(),
+    };
+    let cycle = CyclePlan {
+        soft_off: plan.soft_off,
+        off: plan.off,
+        delay: if plan.delay {
+            ctx.cycle_delay(spec)
+        } else {
+            Duration::ZERO
+        },
+        on: plan.on,
+    };
+    let agent = AgentSoftOff { ctx, run_id };
+    Ok(
+        e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll)
+            .await
+            .map(|_| ())
+            .map_err(|(_, e)| e.to_string()),
+    )
+}
+
+/// The soft off of a cold run's power cycle: boot 1's agent is told to power
+/// off by its heartbeat (lifecycle::heartbeat).
+struct AgentSoftOff<'a> {
+    ctx: &'a Ctx,
+    run_id: &'a str,
+}
+
+#[async_trait::async_trait]
+impl SoftOff for AgentSoftOff<'_> {
+    async fn soft_off(&self, feeds: &[Feed]) -> String {
+        soft_off(self.ctx, self.run_id, feeds).await
+    }
+}
+
+/// Waits for the host to go down after the agent is asked to power off: until
+/// every feed reads off (a QMP "PDU" sees the guest stop), or the grace period
+/// after the agent took the command (a real PDU's outlet stays on), or the
+/// timeout. Returns what happened, for the power step's detail.
+async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
+    let start = tokio::time::Instant::now();
+    let deadline = start + ctx.cfg.soft_off_timeout;
+    loop {
+        let mut all_off = true;
+        for f in feeds {
+            if f.driver.status(f.outlet).await.ok() != Some(PowerState::Off) {
+                all_off = false;
+            }
+        }
+        if all_off {
+            return format!(
+                "host shut down on the agent's poweroff after {:.1}s (outlet reads off)",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let sent = ctx
+            .poweroff_sent
+            .lock()
+            .ok()
+            .and_then(|m| m.get(run_id).copied());
+        if let Some(t) = sent {
+            if t.elapsed() >= ctx.cfg.soft_off_grace {
+                return format!(
+                    "agent took the poweroff command; gave the OS {}s to shut down before cutting power",
+                    ctx.cfg.soft_off_grace.as_secs()
+                );
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return format!(
+                "no poweroff acknowledged within {}s; cutting power",
+                ctx.cfg.soft_off_timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(ctx.cfg.poll.interval).await;
+    }
+}
