@@ -1,6 +1,6 @@
 //! e2et: start cold runs, follow them, list runs, fetch reports.
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use e2et_model::api::{ApiError, CreateRunRequest, RunView};
 use e2et_model::RunMode;
 use std::path::PathBuf;
@@ -24,13 +24,7 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Json,
-    Md,
-    Junit,
-    Html,
-}
+use e2et_model::api::ReportFormat as Format;
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -70,7 +64,7 @@ enum Cmd {
     /// Print a finished run's report.
     Report {
         run: String,
-        #[arg(long, value_enum, default_value = "md")]
+        #[arg(long, default_value = "md", value_parser = report_format())]
         format: Format,
     },
     /// Print a run's serial console as the coordinator kept it (hosts with
@@ -237,7 +231,7 @@ async fn run() -> Result<i32> {
                     reqwest::Method::POST,
                     &format!("/api/v1/runs/{run}/{action}"),
                 )
-                .json(&serde_json::json!({ "reason": reason }))
+                .json(&e2et_model::api::ActionRequest { reason })
                 .send()
                 .await?;
             let v: RunView = Client::check(resp).await?.json().await?;
@@ -245,12 +239,7 @@ async fn run() -> Result<i32> {
             Ok(0)
         }
         Cmd::Report { run, format } => {
-            let file = match format {
-                Format::Json => "report.json",
-                Format::Md => "report.md",
-                Format::Junit => "report.junit.xml",
-                Format::Html => "report.html",
-            };
+            let file = format.file_name();
             let resp = c
                 .req(reqwest::Method::GET, &format!("/api/v1/runs/{run}/{file}"))
                 .send()
@@ -272,4 +261,11 @@ async fn run() -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `--format`: the report formats by the model's names (one mapping).
+fn report_format() -> impl clap::builder::TypedValueParser<Value = e2et_model::api::ReportFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(e2et_model::api::ReportFormat::ALL.map(|f| f.name()))
+        .try_map(|s| s.parse::<e2et_model::api::ReportFormat>())
 }

@@ -9,7 +9,6 @@
 //! SMTP), never from the config itself.
 use e2et_model::api::RunEvent;
 use e2et_model::report::PowerStep;
-use e2et_model::RunState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,42 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A run ended failed or incomplete.
-    RunFailed,
-    /// A run ended transient (quick run, or drift): not a pass.
-    RunTransient,
-    RunPassed,
-    /// An operator (or a restart without proof) put a run on hold.
-    RunHeld,
-    /// A PDU command did not read back the state it asked for.
-    PduError,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::RunFailed => "run_failed",
-            Kind::RunTransient => "run_transient",
-            Kind::RunPassed => "run_passed",
-            Kind::RunHeld => "run_held",
-            Kind::PduError => "pdu_error",
-        }
-    }
-
-    /// The kind a run event is, if it is one people are told about.
-    pub fn of(e: &RunEvent) -> Option<Kind> {
-        match e.state {
-            RunState::Failed | RunState::Incomplete => Some(Kind::RunFailed),
-            RunState::Transient => Some(Kind::RunTransient),
-            RunState::Passed => Some(Kind::RunPassed),
-            RunState::Holding => Some(Kind::RunHeld),
-            _ => None,
-        }
-    }
-}
+/// What is sent: one per event, the same for every target.
+pub use e2et_model::api::Notice;
+/// What a notice is about (the wire type lives in e2et-model).
+pub use e2et_model::api::NoticeKind as Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,26 +75,6 @@ pub struct NotifyConfig {
 pub enum ConfigError {
     #[error("notify config {path}: {msg}")]
     Invalid { path: String, msg: String },
-}
-
-/// What is sent: one per event, the same for every target.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Notice {
-    /// Version of this JSON body (webhook).
-    pub version: u32,
-    pub kind: Kind,
-    /// Unique per notice (the event id, or the PDU step's): receivers
-    /// deduplicate retries with it.
-    pub id: String,
-    pub title: String,
-    pub message: String,
-    pub host: Option<String>,
-    pub run: Option<RunEvent>,
-    pub pdu_step: Option<PowerStep>,
-    /// Why the run did not pass (from its report).
-    pub reasons: Vec<String>,
-    /// The report, or the dashboard.
-    pub link: String,
 }
 
 enum Target {

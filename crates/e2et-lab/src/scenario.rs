@@ -3,6 +3,7 @@
 use crate::lab::Lab;
 use crate::netboot::Artifacts;
 use anyhow::{bail, ensure, Context, Result};
+use e2et_model::api::ReportFormat;
 use e2et_model::report::Report;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -387,11 +388,9 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     })?;
     // The three renderings of the same run.
     let mut texts = Vec::new();
-    for (fmt, file) in [
-        ("json", "report.json"),
-        ("md", "report.md"),
-        ("junit", "report.junit.xml"),
-    ] {
+    for (fmt, file) in [ReportFormat::Json, ReportFormat::Md, ReportFormat::Junit]
+        .map(|f| (f.name(), f.file_name()))
+    {
         let o = lab
             .cli()
             .args(["report", &run_id, "--format", fmt])
@@ -748,11 +747,9 @@ fn quick(
     let (code, run) = lab_run(lab, &["--quick"], "[quick] quick: ")?;
     let seconds = t.elapsed().as_secs_f64();
     let mut texts = Vec::new();
-    for (fmt, file) in [
-        ("json", "report.json"),
-        ("md", "report.md"),
-        ("junit", "report.junit.xml"),
-    ] {
+    for (fmt, file) in [ReportFormat::Json, ReportFormat::Md, ReportFormat::Junit]
+        .map(|f| (f.name(), f.file_name()))
+    {
         let t = cli_text(lab, &["report", &run, "--format", fmt])?;
         std::fs::write(dir.join(file), &t)?;
         texts.push(t);

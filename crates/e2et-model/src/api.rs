@@ -1,6 +1,6 @@
 //! Bodies of the agent and operator HTTP APIs.
 use crate::facts::Facts;
-use crate::report::{Verdict, Zone};
+use crate::report::{PowerStep, Verdict, Zone};
 use crate::run::{RunMode, RunState};
 use serde::{Deserialize, Serialize};
 
@@ -159,4 +159,222 @@ pub struct RunEvent {
     pub at: String,
     /// The transition's reason (why a run is held, what failed).
     pub note: String,
+}
+
+/// A run's report in one of its renderings: the `--format` name, the file
+/// the operator API serves it as, and its media type, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    Json,
+    Md,
+    Junit,
+    Html,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 4] = [
+        ReportFormat::Json,
+        ReportFormat::Md,
+        ReportFormat::Junit,
+        ReportFormat::Html,
+    ];
+
+    /// The name operators type (`e2et report <run> --format md`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Md => "md",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Html => "html",
+        }
+    }
+
+    /// `GET /api/v1/runs/<id>/<file>`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "report.json",
+            ReportFormat::Md => "report.md",
+            ReportFormat::Junit => "report.junit.xml",
+            ReportFormat::Html => "report.html",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "application/json",
+            ReportFormat::Md => "text/markdown; charset=utf-8",
+            ReportFormat::Junit => "application/xml",
+            ReportFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ReportFormat> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    pub fn from_file_name(s: &str) -> Option<ReportFormat> {
+        Self::ALL.into_iter().find(|f| f.file_name() == s)
+    }
+}
+
+impl std::str::FromStr for ReportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ReportFormat::from_name(s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|f| f.name()).collect();
+            format!("no report format {s:?}; use one of {}", names.join(", "))
+        })
+    }
+}
+
+/// `POST /api/v1/runs/<id>/hold` and `/release`: why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub reason: String,
+}
+
+/// `GET /api/v1/hosts`: each inventory host, by name.
+pub type HostsResponse = std::collections::BTreeMap<String, HostView>;
+
+/// An inventory host with its last run and its last-known-good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostView {
+    pub mac: String,
+    pub ip: String,
+    pub fqdn: String,
+    pub required_zone: Zone,
+    pub last_known_good: Option<LastKnownGoodView>,
+    pub last_run: Option<LastRunView>,
+}
+
+/// The configuration a host last passed a cold run with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastKnownGoodView {
+    pub run: String,
+    pub revision: String,
+    pub promoted_at: String,
+}
+
+/// A host's newest run, briefly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRunView {
+    pub id: String,
+    pub state: RunState,
+    pub verdict: Option<String>,
+    pub score: Option<f64>,
+    pub zone: Option<String>,
+    pub note: String,
+}
+
+/// What a notification target receives (the webhook's JSON body; ntfy and
+/// SMTP take its title, message and link): one per event, the same for
+/// every target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Notice {
+    /// Version of this JSON body (webhook).
+    pub version: u32,
+    pub kind: NoticeKind,
+    /// Unique per notice (the event id, or the PDU step's): receivers
+    /// deduplicate retries with it.
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub host: Option<String>,
+    pub run: Option<RunEvent>,
+    pub pdu_step: Option<PowerStep>,
+    /// Why the run did not pass (from its report).
+    pub reasons: Vec<String>,
+    /// The report, or the dashboard.
+    pub link: String,
+}
+
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A run ended failed or incomplete.
+    RunFailed,
+    /// A run ended transient (quick run, or drift): not a pass.
+    RunTransient,
+    RunPassed,
+    /// An operator (or a restart without proof) put a run on hold.
+    RunHeld,
+    /// A PDU command did not read back the state it asked for.
+    PduError,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::RunFailed => "run_failed",
+            NoticeKind::RunTransient => "run_transient",
+            NoticeKind::RunPassed => "run_passed",
+            NoticeKind::RunHeld => "run_held",
+            NoticeKind::PduError => "pdu_error",
+        }
+    }
+
+    /// The kind a run event is, if it is one people are told about.
+    pub fn of(e: &RunEvent) -> Option<NoticeKind> {
+        match e.state {
+            RunState::Failed | RunState::Incomplete => Some(NoticeKind::RunFailed),
+            RunState::Transient => Some(NoticeKind::RunTransient),
+            RunState::Passed => Some(NoticeKind::RunPassed),
+            RunState::Holding => Some(NoticeKind::RunHeld),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn each_report_format_maps_both_ways() {
+        for f in ReportFormat::ALL {
+            assert_eq!(ReportFormat::from_name(f.name()), Some(f));
+            assert_eq!(ReportFormat::from_file_name(f.file_name()), Some(f));
+            assert_eq!(f.name().parse::<ReportFormat>(), Ok(f));
+            // The serde name is the --format name.
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+        }
+        assert!("pdf"
+            .parse::<ReportFormat>()
+            .unwrap_err()
+            .contains("json, md, junit, html"));
+        assert_eq!(ReportFormat::from_file_name("console.log"), None);
+    }
+
+    #[test]
+    fn the_hosts_answer_keeps_its_json_names() {
+        let h = HostView {
+            mac: "m".into(),
+            ip: "i".into(),
+            fqdn: "f".into(),
+            required_zone: Zone::P90,
+            last_known_good: Some(LastKnownGoodView {
+                run: "r".into(),
+                revision: "v".into(),
+                promoted_at: "t".into(),
+            }),
+            last_run: None,
+        };
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["requiredZone"], "p90");
+        assert_eq!(v["lastKnownGood"]["promotedAt"], "t");
+        assert!(v["lastRun"].is_null());
+    }
+
+    #[test]
+    fn notice_kinds_name_themselves_as_serde_does() {
+        use NoticeKind::*;
+        for k in [RunFailed, RunTransient, RunPassed, RunHeld, PduError] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
 }

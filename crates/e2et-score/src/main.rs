@@ -50,7 +50,7 @@ enum Cmd {
     /// Render a stored report JSON as json, md or junit.
     Render {
         report: PathBuf,
-        #[arg(long, value_enum, default_value = "md")]
+        #[arg(long, default_value = "md", value_parser = report_format())]
         format: Format,
     },
 }
@@ -187,4 +187,11 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--format`: the report formats by the model's names (one mapping).
+fn report_format() -> impl clap::builder::TypedValueParser<Value = e2et_model::api::ReportFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(e2et_model::api::ReportFormat::ALL.map(|f| f.name()))
+        .try_map(|s| s.parse::<e2et_model::api::ReportFormat>())
 }

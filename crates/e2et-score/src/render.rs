@@ -3,13 +3,8 @@ use e2et_model::check::{Check, Outcome};
 use e2et_model::report::Report;
 use std::fmt::Write;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Json,
-    Md,
-    Junit,
-    Html,
-}
+/// The renderings (the names and file names are the model's).
+pub use e2et_model::api::ReportFormat as Format;
 
 pub fn render(r: &Report, f: Format) -> String {
     match f {

@@ -165,7 +165,8 @@ pub(super) async fn get_run(
     Ok(Json(view(&app, r)?))
 }
 
-/// `GET /api/v1/runs/<id>/report.{json,md,junit.xml}` — operator.
+/// `GET /api/v1/runs/<id>/report.{json,md,junit.xml,html}` (`ReportFormat`) and
+/// `console.log` — operator (bearer token or the read cookie).
 pub(super) async fn get_report(
     State(app): State<Shared>,
     h: HeaderMap,
@@ -175,19 +176,15 @@ pub(super) async fn get_report(
     if file == "console.log" {
         return console_log(&app, &id);
     }
-    let (fmt, ctype) = match file.as_str() {
-        "report.json" => (render::Format::Json, "application/json"),
-        "report.md" => (render::Format::Md, "text/markdown; charset=utf-8"),
-        "report.junit.xml" => (render::Format::Junit, "application/xml"),
-        "report.html" => (render::Format::Html, "text/html; charset=utf-8"),
-        _ => {
-            return Err(ApiErr(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no {file}; use report.json, report.md, report.junit.xml, report.html or console.log"),
-            ))
-        }
+    let Some(fmt) = ReportFormat::from_file_name(&file) else {
+        let files: Vec<_> = ReportFormat::ALL.iter().map(|f| f.file_name()).collect();
+        return Err(ApiErr(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {file}; use {} or console.log", files.join(", ")),
+        ));
     };
+    let ctype = fmt.content_type();
     let r = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
         "no_run",
@@ -251,12 +248,7 @@ pub(super) async fn run_action(
 ) -> R<Json<RunView>> {
     use crate::lifecycle::operator::{self, OperatorAction, Refused};
     operator_auth(&app, &h)?;
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Reason {
-        reason: String,
-    }
-    let r: Reason = serde_json::from_slice(&body).map_err(|e| {
+    let r: ActionRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -294,21 +286,34 @@ pub(super) async fn run_action(
 
 /// `GET /api/v1/hosts` — operator. Inventory hosts with their last run and
 /// their last-known-good configuration.
-pub(super) async fn hosts(State(app): State<Shared>, h: HeaderMap) -> R<Json<serde_json::Value>> {
+pub(super) async fn hosts(State(app): State<Shared>, h: HeaderMap) -> R<Json<HostsResponse>> {
     operator_read_auth(&app, &h)?;
-    let mut out = serde_json::Map::new();
+    let mut out = HostsResponse::new();
     for (name, spec) in &app.ctx.inventory.hosts {
         let last = app.ctx.store.last_run(name)?;
         let lkg = app.ctx.store.last_known_good(name)?;
         out.insert(
             name.clone(),
-            serde_json::json!({
-                "mac": spec.mac, "ip": spec.ip, "fqdn": spec.fqdn,
-                "requiredZone": spec.required_zone,
-                "lastKnownGood": lkg.map(|l| serde_json::json!({"run": l.run_id, "revision": l.revision, "promotedAt": l.promoted_at})),
-                "lastRun": last.map(|r| serde_json::json!({"id": r.id, "state": r.state, "verdict": r.verdict, "score": r.score, "zone": r.zone, "note": r.note})),
-            }),
+            HostView {
+                mac: spec.mac.clone(),
+                ip: spec.ip.clone(),
+                fqdn: spec.fqdn.clone(),
+                required_zone: spec.required_zone,
+                last_known_good: lkg.map(|l| LastKnownGoodView {
+                    run: l.run_id,
+                    revision: l.revision,
+                    promoted_at: l.promoted_at,
+                }),
+                last_run: last.map(|r| LastRunView {
+                    id: r.id,
+                    state: r.state,
+                    verdict: r.verdict,
+                    score: r.score,
+                    zone: r.zone,
+                    note: r.note,
+                }),
+            },
         );
     }
-    Ok(Json(serde_json::Value::Object(out)))
+    Ok(Json(out))
 }
