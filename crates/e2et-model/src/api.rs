@@ -292,32 +292,23 @@ pub struct Notice {
     pub link: String,
 }
 
+crate::named_enum! {
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// A run ended failed or incomplete.
-    RunFailed,
+    RunFailed = "run_failed",
     /// A run ended transient (quick run, or drift): not a pass.
-    RunTransient,
-    RunPassed,
+    RunTransient = "run_transient",
+    RunPassed = "run_passed",
     /// An operator (or a restart without proof) put a run on hold.
-    RunHeld,
+    RunHeld = "run_held",
     /// A PDU command did not read back the state it asked for.
-    PduError,
+    PduError = "pdu_error",
+}
 }
 
 impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::RunFailed => "run_failed",
-            NoticeKind::RunTransient => "run_transient",
-            NoticeKind::RunPassed => "run_passed",
-            NoticeKind::RunHeld => "run_held",
-            NoticeKind::PduError => "pdu_error",
-        }
-    }
-
     /// The kind a run event is, if it is one people are told about.
     pub fn of(e: &RunEvent) -> Option<NoticeKind> {
         match e.state {

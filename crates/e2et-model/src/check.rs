@@ -1,7 +1,7 @@
 //! Checks: one expectation compared with one observation, with evidence.
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
+crate::named_enum! {
 /// The gate a check belongs to (DESIGN.md, "Checks, scoring, verdict").
 #[derive(
     Debug,
@@ -16,17 +16,17 @@ use std::fmt;
     Deserialize,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case")]
 pub enum Gate {
-    Inventory,
-    Provisioning,
-    FirstBoot,
-    Platform,
-    Network,
-    Storage,
-    Identity,
-    Service,
-    Performance,
+    Inventory = "inventory",
+    Provisioning = "provisioning",
+    FirstBoot = "first_boot",
+    Platform = "platform",
+    Network = "network",
+    Storage = "storage",
+    Identity = "identity",
+    Service = "service",
+    Performance = "performance",
+}
 }
 
 impl Gate {
@@ -41,26 +41,6 @@ impl Gate {
         Gate::Service,
         Gate::Performance,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Gate::Inventory => "inventory",
-            Gate::Provisioning => "provisioning",
-            Gate::FirstBoot => "first_boot",
-            Gate::Platform => "platform",
-            Gate::Network => "network",
-            Gate::Storage => "storage",
-            Gate::Identity => "identity",
-            Gate::Service => "service",
-            Gate::Performance => "performance",
-        }
-    }
-}
-
-impl fmt::Display for Gate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Hard checks fail the run on their own; weighted ones only move the score.

@@ -7,6 +7,7 @@ pub mod check;
 pub mod expect;
 pub mod facts;
 pub mod inventory;
+pub mod names;
 pub mod report;
 pub mod run;
 

@@ -2,8 +2,8 @@
 use crate::check::{Check, Gate};
 use crate::run::RunMode;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
+crate::named_enum! {
 /// Score zones. Below 60 a host is unusable; p60 minimally usable; p80 lab host;
 /// p90 release candidate; p95 GA; p99 production-critical.
 #[derive(
@@ -19,14 +19,14 @@ use std::fmt;
     Deserialize,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case")]
 pub enum Zone {
-    Unusable,
-    P60,
-    P80,
-    P90,
-    P95,
-    P99,
+    Unusable = "unusable",
+    P60 = "p60",
+    P80 = "p80",
+    P90 = "p90",
+    P95 = "p95",
+    P99 = "p99",
+}
 }
 
 impl Zone {
@@ -48,50 +48,19 @@ impl Zone {
             .find(|z| score >= z.threshold())
             .unwrap_or(Zone::Unusable)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Zone::Unusable => "unusable",
-            Zone::P60 => "p60",
-            Zone::P80 => "p80",
-            Zone::P90 => "p90",
-            Zone::P95 => "p95",
-            Zone::P99 => "p99",
-        }
-    }
 }
 
-impl fmt::Display for Zone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+crate::named_enum! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    Passed,
-    Transient,
-    Failed,
-    Incomplete,
+    Passed = "passed",
+    Transient = "transient",
+    Failed = "failed",
+    Incomplete = "incomplete",
+}
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Passed => "passed",
-            Verdict::Transient => "transient",
-            Verdict::Failed => "failed",
-            Verdict::Incomplete => "incomplete",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+impl Verdict {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateResult {

@@ -1,7 +1,7 @@
 //! Run lifecycle states and modes.
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
+crate::named_enum! {
 /// A state of one acceptance run. See DESIGN.md, "The lifecycle".
 #[derive(
     Debug,
@@ -16,23 +16,23 @@ use std::fmt;
     Ord,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case")]
 pub enum RunState {
-    Queued,
-    InventoryGate,
-    PowerOn,
-    Provisioning,
-    FirstBoot,
-    Validate,
-    PowerCycle,
-    Revalidate,
-    Report,
-    Passed,
-    Transient,
-    Failed,
-    Incomplete,
-    Holding,
-    Released,
+    Queued = "queued",
+    InventoryGate = "inventory_gate",
+    PowerOn = "power_on",
+    Provisioning = "provisioning",
+    FirstBoot = "first_boot",
+    Validate = "validate",
+    PowerCycle = "power_cycle",
+    Revalidate = "revalidate",
+    Report = "report",
+    Passed = "passed",
+    Transient = "transient",
+    Failed = "failed",
+    Incomplete = "incomplete",
+    Holding = "holding",
+    Released = "released",
+}
 }
 
 impl RunState {
@@ -81,57 +81,25 @@ impl RunState {
         )
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Queued => "queued",
-            RunState::InventoryGate => "inventory_gate",
-            RunState::PowerOn => "power_on",
-            RunState::Provisioning => "provisioning",
-            RunState::FirstBoot => "first_boot",
-            RunState::Validate => "validate",
-            RunState::PowerCycle => "power_cycle",
-            RunState::Revalidate => "revalidate",
-            RunState::Report => "report",
-            RunState::Passed => "passed",
-            RunState::Transient => "transient",
-            RunState::Failed => "failed",
-            RunState::Incomplete => "incomplete",
-            RunState::Holding => "holding",
-            RunState::Released => "released",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<RunState> {
-        RunState::ALL.into_iter().find(|st| st.as_str() == s)
+        RunState::from_name(s)
     }
 }
 
-impl fmt::Display for RunState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+crate::named_enum! {
 /// Cold runs go through the whole lifecycle; quick runs skip provisioning and
 /// can at best be transient.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case")]
 pub enum RunMode {
     #[default]
-    Cold,
-    Quick,
+    Cold = "cold",
+    Quick = "quick",
+}
 }
 
-impl RunMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunMode::Cold => "cold",
-            RunMode::Quick => "quick",
-        }
-    }
-}
+impl RunMode {}
 
 #[cfg(test)]
 mod tests {

@@ -13,19 +13,12 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PowerState {
-    On,
-    Off,
-}
-
-impl PowerState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PowerState::On => "on",
-            PowerState::Off => "off",
-        }
+e2et_model::named_enum! {
+    /// An outlet's state as read back from the device.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum PowerState {
+        On = "on",
+        Off = "off",
     }
 }
 
