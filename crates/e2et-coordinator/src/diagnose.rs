@@ -115,7 +115,7 @@ fn powered_on_at(ctx: &Trail, run_id: &str) -> Option<DateTime<Utc>> {
     steps
         .iter()
         .rev()
-        .find(|(_, s)| s.action == "on" && s.ok)
+        .find(|(_, s)| s.action == e2et_model::report::PowerAction::On && s.ok)
         .and_then(|(_, s)| DateTime::parse_from_rfc3339(&s.at).ok())
         .map(|t| t.with_timezone(&Utc))
 }

@@ -6,7 +6,7 @@ use crate::ctx::Ctx;
 use crate::lifecycle::power::{self, Work};
 use crate::store::{Store, StoreError};
 use e2et_model::inventory::HostSpec;
-use e2et_model::report::PowerStep;
+use e2et_model::report::{PowerAction, PowerStep};
 use e2et_model::RunState;
 use e2et_pdu::{CyclePlan, Feed, PowerState, SoftOff, StepLog};
 use std::time::Duration;
@@ -23,7 +23,7 @@ struct StoreLog<'a> {
 }
 
 impl StepLog for StoreLog<'_> {
-    fn intent(&self, pdu: &str, outlet: u32, action: &str) {
+    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction) {
         // Durable before the command goes out: the store must justify it.
         if let Err(e) = self
             .store
@@ -36,7 +36,7 @@ impl StepLog for StoreLog<'_> {
         if let Ok(mut t) = self.started.lock() {
             *t = Some(std::time::Instant::now());
         }
-        info!(pdu, outlet, action, "power command");
+        info!(pdu, outlet, action = %action, "power command");
     }
     fn done(&self, step: &PowerStep) {
         if let Err(e) = self.store.power_done(self.run_id, self.state, step).wait() {
@@ -45,12 +45,12 @@ impl StepLog for StoreLog<'_> {
         if let Some(t) = self.started.lock().ok().and_then(|mut t| t.take()) {
             self.ctx
                 .metrics
-                .pdu(&step.pdu, &step.action, step.ok, t.elapsed());
+                .pdu(&step.pdu, step.action.as_str(), step.ok, t.elapsed());
         }
         info!(pdu = %step.pdu, outlet = step.outlet, action = %step.action, observed = ?step.observed, ok = step.ok, "power step");
         // A switch that did not read back is the PDU's fault or its wiring's
         // (a soft off that has not landed yet is neither).
-        if !step.ok && matches!(step.action.as_str(), "on" | "off") {
+        if !step.ok && matches!(step.action, PowerAction::On | PowerAction::Off) {
             let host = self
                 .ctx
                 .live

@@ -332,7 +332,10 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     );
     assert!(step.detail.contains("did not reach off"), "{}", step.detail);
     assert!(
-        rep.run.power_steps.iter().all(|p| p.action != "on"),
+        rep.run
+            .power_steps
+            .iter()
+            .all(|p| p.action != e2et_model::report::PowerAction::On),
         "never switched on after a failed off"
     );
     assert!(

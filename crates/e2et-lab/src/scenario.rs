@@ -508,13 +508,19 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 .run
                 .power_steps
                 .iter()
-                .filter(|p| p.action == "off" && p.observed.as_deref() == Some("off"))
+                .filter(|p| {
+                    p.action == e2et_model::report::PowerAction::Off
+                        && p.observed.as_deref() == Some("off")
+                })
                 .count();
             let ons = r
                 .run
                 .power_steps
                 .iter()
-                .filter(|p| p.action == "on" && p.observed.as_deref() == Some("on"))
+                .filter(|p| {
+                    p.action == e2et_model::report::PowerAction::On
+                        && p.observed.as_deref() == Some("on")
+                })
                 .count();
             ensure!(
                 offs >= 2 && ons >= 2,

@@ -98,8 +98,7 @@ pub struct PowerStep {
     pub at: String,
     pub pdu: String,
     pub outlet: u32,
-    /// `off`, `on`, `soft_off`, `status`.
-    pub action: String,
+    pub action: PowerAction,
     /// The state read back from the device after the action (`on`, `off`), or
     /// `None` when nothing could be read.
     pub observed: Option<String>,
@@ -114,6 +113,20 @@ pub struct Transition {
     pub to: String,
     pub at: String,
     pub note: String,
+}
+
+crate::named_enum! {
+    /// What a power step did to an outlet.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+    pub enum PowerAction {
+        /// The host was asked to shut down cleanly (its agent, its BMC);
+        /// the outlet's state was read.
+        SoftOff = "soft_off",
+        Off = "off",
+        On = "on",
+        /// The outlet's state was only read.
+        Status = "status",
+    }
 }
 
 /// Fields that change from run to run, kept apart so two reports diff cleanly.

@@ -8,7 +8,7 @@ pub mod serialized;
 pub mod usm_probe;
 
 use async_trait::async_trait;
-use e2et_model::report::PowerStep;
+use e2et_model::report::{PowerAction, PowerStep};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,14 +146,14 @@ pub struct Feed {
 /// Receives each step: `intent` before the command is sent, `done` after the
 /// state was read back (or the step failed). The coordinator persists both.
 pub trait StepLog: Send + Sync {
-    fn intent(&self, pdu: &str, outlet: u32, action: &str);
+    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction);
     fn done(&self, step: &PowerStep);
 }
 
 /// Discards steps (CLI use prints them itself).
 pub struct NoLog;
 impl StepLog for NoLog {
-    fn intent(&self, _: &str, _: u32, _: &str) {}
+    fn intent(&self, _: &str, _: u32, _: PowerAction) {}
     fn done(&self, _: &PowerStep) {}
 }
 
@@ -163,7 +163,10 @@ async fn step(
     want: PowerState,
     poll: Poll,
 ) -> Result<PowerStep, (PowerStep, PduError)> {
-    let action = want.as_str();
+    let action = match want {
+        PowerState::On => PowerAction::On,
+        PowerState::Off => PowerAction::Off,
+    };
     log.intent(&f.pdu, f.outlet, action);
     let r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
     let step = match &r {
@@ -171,7 +174,7 @@ async fn step(
             at: now(),
             pdu: f.pdu.clone(),
             outlet: f.outlet,
-            action: action.into(),
+            action,
             observed: Some(s.as_str().into()),
             ok: true,
             detail: format!("{action} sent; state read back {}", s.as_str()),
@@ -180,7 +183,7 @@ async fn step(
             at: now(),
             pdu: f.pdu.clone(),
             outlet: f.outlet,
-            action: action.into(),
+            action,
             observed: match e {
                 PduError::NotReached { last_seen, .. } if !last_seen.starts_with("error") => {
                     Some(last_seen.clone())
@@ -270,13 +273,13 @@ pub async fn cycle(
             None => "nobody to ask for a clean shutdown".to_string(),
         };
         for f in feeds {
-            log.intent(&f.pdu, f.outlet, "soft_off");
+            log.intent(&f.pdu, f.outlet, PowerAction::SoftOff);
             let read = f.driver.status(f.outlet).await;
             let step = PowerStep {
                 at: now(),
                 pdu: f.pdu.clone(),
                 outlet: f.outlet,
-                action: "soft_off".into(),
+                action: PowerAction::SoftOff,
                 observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
                 ok: read.is_ok(),
                 detail: match &read {

@@ -8,7 +8,7 @@ use crate::{
 };
 use e2et_model::check::Check;
 use e2et_model::inventory::HostSpec;
-use e2et_model::report::{LifecycleCounts, PowerStep, RunInfo, Transition};
+use e2et_model::report::{LifecycleCounts, PowerAction, PowerStep, RunInfo, Transition};
 use e2et_model::{Facts, Report, RunMode, RunState, Verdict};
 
 /// One boot's facts as stored.
@@ -83,18 +83,24 @@ pub fn build(policy: &Policy, spec: &HostSpec, run: &RunRecord, finished_at: &st
     let cycle_steps: Vec<&PowerStep> = run
         .power_steps
         .iter()
-        .filter(|(st, s)| *st == RunState::PowerCycle && (s.action == "off" || s.action == "on"))
+        .filter(|(st, s)| {
+            *st == RunState::PowerCycle && matches!(s.action, PowerAction::Off | PowerAction::On)
+        })
         .map(|(_, s)| s)
         .collect();
-    let read_back = |action: &str| {
+    let read_back = |action: PowerAction| {
         cycle_steps
             .iter()
-            .any(|s| s.action == action && s.ok && s.observed.as_deref() == Some(action))
+            .any(|s| s.action == action && s.ok && s.observed.as_deref() == Some(action.as_str()))
     };
     let power_cycle_verified = if cycle_steps.is_empty() {
         None
     } else {
-        Some(read_back("off") && read_back("on") && cycle_steps.iter().all(|s| s.ok))
+        Some(
+            read_back(PowerAction::Off)
+                && read_back(PowerAction::On)
+                && cycle_steps.iter().all(|s| s.ok),
+        )
     };
     let obs = RunObservations {
         boots: run.boots.clone(),
@@ -214,7 +220,7 @@ fn quick_boot_after_cycle(
     let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
     let off = cycle_steps
         .iter()
-        .filter(|s| s.action == "off" && s.ok && s.observed.as_deref() == Some("off"))
+        .filter(|s| s.action == PowerAction::Off && s.ok && s.observed.as_deref() == Some("off"))
         .filter_map(|s| parse(&s.at))
         .max();
     let boot = facts.iter().find(|b| b.seq == 1)?;
@@ -270,7 +276,7 @@ mod tests {
                 at: at.into(),
                 pdu: "p".into(),
                 outlet: 1,
-                action: action.into(),
+                action: PowerAction::from_name(action).expect("a power action"),
                 observed: Some(observed.into()),
                 ok: true,
                 detail: String::new(),

@@ -230,7 +230,7 @@ table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}
             e(&p.at),
             e(&p.pdu),
             p.outlet,
-            e(&p.action),
+            e(p.action.as_str()),
             e(p.observed.as_deref().unwrap_or("nothing")),
             e(&p.detail)
         );

@@ -2,7 +2,7 @@
 //! written to the store (intent, then outcome read back); a run resumed after
 //! a restart takes only the steps the store does not show read back, so no
 //! power action is repeated.
-use e2et_model::report::PowerStep;
+use e2et_model::report::{PowerAction, PowerStep};
 use e2et_model::RunState;
 
 /// The power work of a state.
@@ -28,18 +28,14 @@ pub struct Plan {
 /// Whether `action` was read back, successfully, on every outlet in `state`.
 /// `steps`: the run's power steps with the state each was taken in.
 pub fn read_back(
-    steps: &[(String, PowerStep)],
+    steps: &[(RunState, PowerStep)],
     state: RunState,
     outlets: &[(&str, u32)],
-    action: &str,
+    action: PowerAction,
 ) -> bool {
     outlets.iter().all(|(pdu, outlet)| {
         steps.iter().any(|(st, s)| {
-            st == state.as_str()
-                && s.action == action
-                && s.pdu == *pdu
-                && s.outlet == *outlet
-                && s.ok
+            *st == state && s.action == action && s.pdu == *pdu && s.outlet == *outlet && s.ok
         })
     })
 }
@@ -49,11 +45,11 @@ pub fn plan(
     work: Work,
     state: RunState,
     outlets: &[(&str, u32)],
-    steps: &[(String, PowerStep)],
+    steps: &[(RunState, PowerStep)],
 ) -> Plan {
-    let done = |a: &str| read_back(steps, state, outlets, a);
-    let off_done = done("off");
-    let on_done = done("on");
+    let done = |a: PowerAction| read_back(steps, state, outlets, a);
+    let off_done = done(PowerAction::Off);
+    let on_done = done(PowerAction::On);
     match work {
         Work::PowerOn => Plan {
             soft_off: false,
@@ -63,7 +59,7 @@ pub fn plan(
         },
         Work::Cycle { soft } => Plan {
             // Once the outlet read back off, the soft off is moot.
-            soft_off: soft && !off_done && !done("soft_off"),
+            soft_off: soft && !off_done && !done(PowerAction::SoftOff),
             off: !off_done,
             delay: !on_done,
             on: !on_done,
@@ -75,14 +71,14 @@ pub fn plan(
 mod tests {
     use super::*;
 
-    fn step(state: RunState, action: &str, outlet: u32, ok: bool) -> (String, PowerStep) {
+    fn step(state: RunState, action: PowerAction, outlet: u32, ok: bool) -> (RunState, PowerStep) {
         (
-            state.as_str().to_string(),
+            state,
             PowerStep {
                 at: String::new(),
                 pdu: "p".into(),
                 outlet,
-                action: action.into(),
+                action,
                 observed: None,
                 ok,
                 detail: String::new(),
@@ -127,7 +123,7 @@ mod tests {
     #[test]
     fn a_resumed_state_skips_what_was_read_back() {
         let s = RunState::PowerCycle;
-        let soft = [step(s, "soft_off", 1, true)];
+        let soft = [step(s, PowerAction::SoftOff, 1, true)];
         assert_eq!(
             plan(Work::Cycle { soft: true }, s, ONE, &soft),
             Plan {
@@ -137,7 +133,7 @@ mod tests {
                 on: true
             }
         );
-        let off = [step(s, "off", 1, true)];
+        let off = [step(s, PowerAction::Off, 1, true)];
         assert_eq!(
             plan(Work::Cycle { soft: true }, s, ONE, &off),
             Plan {
@@ -147,14 +143,17 @@ mod tests {
                 on: true
             }
         );
-        let all = [step(s, "off", 1, true), step(s, "on", 1, true)];
+        let all = [
+            step(s, PowerAction::Off, 1, true),
+            step(s, PowerAction::On, 1, true),
+        ];
         assert_eq!(
             plan(Work::Cycle { soft: true }, s, ONE, &all),
             Plan::default()
         );
         let p = RunState::PowerOn;
         assert_eq!(
-            plan(Work::PowerOn, p, ONE, &[step(p, "off", 1, true)]),
+            plan(Work::PowerOn, p, ONE, &[step(p, PowerAction::Off, 1, true)]),
             Plan {
                 off: false,
                 on: true,
@@ -172,7 +171,7 @@ mod tests {
                 Work::Cycle { soft: true },
                 s,
                 ONE,
-                &[step(s, "off", 1, false)]
+                &[step(s, PowerAction::Off, 1, false)]
             )
             .off
         );
@@ -182,7 +181,7 @@ mod tests {
                 Work::Cycle { soft: true },
                 s,
                 ONE,
-                &[step(RunState::PowerOn, "off", 1, true)]
+                &[step(RunState::PowerOn, PowerAction::Off, 1, true)]
             )
             .off
         );
@@ -192,7 +191,7 @@ mod tests {
                 Work::Cycle { soft: false },
                 s,
                 TWO,
-                &[step(s, "off", 1, true)]
+                &[step(s, PowerAction::Off, 1, true)]
             )
             .off
         );
@@ -201,7 +200,10 @@ mod tests {
                 Work::Cycle { soft: false },
                 s,
                 TWO,
-                &[step(s, "off", 1, true), step(s, "off", 2, true)]
+                &[
+                    step(s, PowerAction::Off, 1, true),
+                    step(s, PowerAction::Off, 2, true)
+                ]
             )
             .off
         );

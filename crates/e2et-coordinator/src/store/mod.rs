@@ -437,9 +437,15 @@ mod tests {
                     .from,
                 Some(RunState::InventoryGate)
             );
-            s.power_intent("r1", RunState::PowerOn, "p", 1, "off")
-                .wait()
-                .unwrap();
+            s.power_intent(
+                "r1",
+                RunState::PowerOn,
+                "p",
+                1,
+                e2et_model::report::PowerAction::Off,
+            )
+            .wait()
+            .unwrap();
         }
         let s = Store::open(&p).unwrap();
         let r = s.run("r1").unwrap().unwrap();

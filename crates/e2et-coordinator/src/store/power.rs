@@ -1,6 +1,6 @@
 //! The power log: each step's intent before its command, its outcome after.
 use super::*;
-use e2et_model::report::PowerStep;
+use e2et_model::report::{PowerAction, PowerStep};
 use e2et_model::RunState;
 use rusqlite::params;
 
@@ -11,14 +11,10 @@ impl Store {
         state: RunState,
         pdu: &str,
         outlet: u32,
-        action: &str,
+        action: PowerAction,
     ) -> Pending<()> {
-        let (run_id, pdu, action, t) = (
-            run_id.to_string(),
-            pdu.to_string(),
-            action.to_string(),
-            now(),
-        );
+        let (run_id, pdu, action, t) =
+            (run_id.to_string(), pdu.to_string(), action.as_str(), now());
         self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO power_log(run_id, lifecycle_state, phase, at, pdu, outlet, action) VALUES (?1, ?2, 'intent', ?3, ?4, ?5, ?6)",
@@ -40,7 +36,7 @@ impl Store {
                 step.at,
                 step.pdu,
                 step.outlet,
-                step.action,
+                step.action.as_str(),
                 step.observed,
                 step.ok,
                 step.detail
@@ -50,26 +46,35 @@ impl Store {
     }
 
     /// Completed power steps of a run, with the lifecycle state they belong to.
-    pub fn power_steps(&self, run_id: &str) -> Result<Vec<(String, PowerStep)>> {
+    pub fn power_steps(&self, run_id: &str) -> Result<Vec<(RunState, PowerStep)>> {
         let c = self.c();
         let mut stmt = c.prepare_cached(
             "SELECT lifecycle_state, at, pdu, outlet, action, observed, ok, detail FROM power_log WHERE run_id = ?1 AND phase = 'done' ORDER BY id",
         )?;
-        let rows = stmt.query_map([run_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                PowerStep {
-                    at: r.get(1)?,
-                    pdu: r.get(2)?,
-                    outlet: r.get(3)?,
-                    action: r.get(4)?,
-                    observed: r.get(5)?,
-                    ok: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
-                    detail: r.get(7)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(4)?,
+                    PowerStep {
+                        at: r.get(1)?,
+                        pdu: r.get(2)?,
+                        outlet: r.get(3)?,
+                        action: PowerAction::Status,
+                        observed: r.get(5)?,
+                        ok: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
+                        detail: r.get(7)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(state, action, mut step)| {
+                step.action = PowerAction::from_name(&action)
+                    .ok_or_else(|| StoreError::BadState(format!("power action {action}")))?;
+                Ok((parse_state(state)?, step))
+            })
+            .collect()
     }
 
     /// Power intents without a matching completion: an action that may or may

@@ -420,15 +420,7 @@ impl Store {
                 facts: f,
             });
         }
-        let power_steps = self
-            .power_steps(run_id)?
-            .into_iter()
-            .map(|(st, step)| {
-                parse_label::<RunState>(Some(&st))
-                    .map(|state| (state, step))
-                    .ok_or(StoreError::BadState(st))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let power_steps = self.power_steps(run_id)?;
         Ok(RunRecord {
             engine_checks: serde_json::from_str(&run.engine_checks)?,
             boots: self
