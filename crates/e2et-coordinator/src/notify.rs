@@ -489,7 +489,7 @@ pub fn pdu_notice(run: &str, host: &str, step: &PowerStep, public_url: &str) -> 
             step.pdu,
             step.outlet,
             step.action,
-            step.observed.as_deref().unwrap_or("nothing"),
+            step.observed.map_or("nothing", |o| o.as_str()),
             step.detail
         ),
         host: Some(host.to_string()),

@@ -188,7 +188,7 @@ async fn cold_lifecycle_through_the_real_daemon() {
         .run
         .power_steps
         .iter()
-        .map(|p| (p.action.as_str(), p.observed.as_deref()))
+        .map(|p| (p.action.as_str(), p.observed.map(|o| o.as_str())))
         .collect();
     assert_eq!(
         actions,
@@ -327,7 +327,11 @@ async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     let rep = report_of(&c, &e.url, &v.id).await;
     let step = &rep.run.power_steps[0];
     assert_eq!(
-        (step.action.as_str(), step.ok, step.observed.as_deref()),
+        (
+            step.action.as_str(),
+            step.ok,
+            step.observed.map(|o| o.as_str())
+        ),
         ("off", false, Some("on"))
     );
     assert!(step.detail.contains("did not reach off"), "{}", step.detail);

@@ -510,7 +510,7 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 .iter()
                 .filter(|p| {
                     p.action == e2et_model::report::PowerAction::Off
-                        && p.observed.as_deref() == Some("off")
+                        && p.observed == Some(e2et_model::report::PowerState::Off)
                 })
                 .count();
             let ons = r
@@ -519,7 +519,7 @@ fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
                 .iter()
                 .filter(|p| {
                     p.action == e2et_model::report::PowerAction::On
-                        && p.observed.as_deref() == Some("on")
+                        && p.observed == Some(e2et_model::report::PowerState::On)
                 })
                 .count();
             ensure!(
@@ -820,7 +820,7 @@ fn quick(
         r.run
             .power_steps
             .iter()
-            .map(|p| format!("{}→{}", p.action, p.observed.as_deref().unwrap_or("?")))
+            .map(|p| format!("{}→{}", p.action, p.observed.map_or("?", |o| o.as_str())))
             .collect::<Vec<_>>(),
         rb.evidence
     );

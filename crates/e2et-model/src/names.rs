@@ -88,5 +88,21 @@ mod tests {
             NoticeKind::as_str,
             NoticeKind::from_name,
         );
+        use crate::report::{PowerAction, PowerState};
+        round_trips(
+            &[
+                PowerAction::SoftOff,
+                PowerAction::Off,
+                PowerAction::On,
+                PowerAction::Status,
+            ],
+            PowerAction::as_str,
+            PowerAction::from_name,
+        );
+        round_trips(
+            &[PowerState::On, PowerState::Off],
+            PowerState::as_str,
+            PowerState::from_name,
+        );
     }
 }

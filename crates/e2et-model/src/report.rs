@@ -99,9 +99,9 @@ pub struct PowerStep {
     pub pdu: String,
     pub outlet: u32,
     pub action: PowerAction,
-    /// The state read back from the device after the action (`on`, `off`), or
-    /// `None` when nothing could be read.
-    pub observed: Option<String>,
+    /// The state read back from the device after the action, or `None` when
+    /// nothing could be read.
+    pub observed: Option<PowerState>,
     pub ok: bool,
     pub detail: String,
 }
@@ -157,4 +157,25 @@ pub struct Report {
     /// persistence across the cycle.
     pub run_checks: Vec<Check>,
     pub run: RunInfo,
+}
+
+crate::named_enum! {
+    /// An outlet's state as read back from the device.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+    pub enum PowerState {
+        On = "on",
+        Off = "off",
+    }
+}
+
+impl PowerAction {
+    /// The state an outlet must read back after this action, for the actions
+    /// that switch it.
+    pub fn target(self) -> Option<PowerState> {
+        match self {
+            PowerAction::On => Some(PowerState::On),
+            PowerAction::Off => Some(PowerState::Off),
+            PowerAction::SoftOff | PowerAction::Status => None,
+        }
+    }
 }

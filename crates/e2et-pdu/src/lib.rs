@@ -9,18 +9,10 @@ pub mod usm_probe;
 
 use async_trait::async_trait;
 use e2et_model::report::{PowerAction, PowerStep};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-e2et_model::named_enum! {
-    /// An outlet's state as read back from the device.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-    pub enum PowerState {
-        On = "on",
-        Off = "off",
-    }
-}
+pub use e2et_model::report::PowerState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PduError {
@@ -175,7 +167,7 @@ async fn step(
             pdu: f.pdu.clone(),
             outlet: f.outlet,
             action,
-            observed: Some(s.as_str().into()),
+            observed: Some(*s),
             ok: true,
             detail: format!("{action} sent; state read back {}", s.as_str()),
         },
@@ -185,9 +177,7 @@ async fn step(
             outlet: f.outlet,
             action,
             observed: match e {
-                PduError::NotReached { last_seen, .. } if !last_seen.starts_with("error") => {
-                    Some(last_seen.clone())
-                }
+                PduError::NotReached { last_seen, .. } => PowerState::from_name(last_seen),
                 _ => None,
             },
             ok: false,
@@ -280,7 +270,7 @@ pub async fn cycle(
                 pdu: f.pdu.clone(),
                 outlet: f.outlet,
                 action: PowerAction::SoftOff,
-                observed: read.as_ref().ok().map(|s| s.as_str().to_string()),
+                observed: read.as_ref().ok().copied(),
                 ok: read.is_ok(),
                 detail: match &read {
                     Ok(_) => how.clone(),
@@ -370,7 +360,7 @@ mod tests {
             .unwrap();
         let seq: Vec<_> = steps
             .iter()
-            .map(|s| (s.action.as_str(), s.observed.as_deref()))
+            .map(|s| (s.action.as_str(), s.observed.map(|o| o.as_str())))
             .collect();
         assert_eq!(
             seq,
@@ -448,7 +438,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(steps.len(), 1, "no power-on after a failed off");
         assert!(!steps[0].ok);
-        assert_eq!(steps[0].observed.as_deref(), Some("on"));
+        assert_eq!(steps[0].observed, Some(PowerState::On));
         assert!(e.to_string().contains("did not reach off"), "{e}");
         assert!(e.to_string().contains("last state read: on"), "{e}");
     }

@@ -356,7 +356,7 @@ async fn run() -> Result<()> {
                 s.pdu,
                 s.outlet,
                 s.action,
-                s.observed.as_deref().unwrap_or("nothing"),
+                s.observed.map_or("nothing", |o| o.as_str()),
                 if s.ok { "" } else { " (FAILED)" }
             );
         }

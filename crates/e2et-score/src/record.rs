@@ -8,7 +8,9 @@ use crate::{
 };
 use e2et_model::check::Check;
 use e2et_model::inventory::HostSpec;
-use e2et_model::report::{LifecycleCounts, PowerAction, PowerStep, RunInfo, Transition};
+use e2et_model::report::{
+    LifecycleCounts, PowerAction, PowerState, PowerStep, RunInfo, Transition,
+};
 use e2et_model::{Facts, Report, RunMode, RunState, Verdict};
 
 /// One boot's facts as stored.
@@ -89,9 +91,9 @@ pub fn build(policy: &Policy, spec: &HostSpec, run: &RunRecord, finished_at: &st
         .map(|(_, s)| s)
         .collect();
     let read_back = |action: PowerAction| {
-        cycle_steps
-            .iter()
-            .any(|s| s.action == action && s.ok && s.observed.as_deref() == Some(action.as_str()))
+        cycle_steps.iter().any(|s| {
+            s.action == action && s.ok && s.observed.is_some() && s.observed == action.target()
+        })
     };
     let power_cycle_verified = if cycle_steps.is_empty() {
         None
@@ -119,7 +121,7 @@ pub fn build(policy: &Policy, spec: &HostSpec, run: &RunRecord, finished_at: &st
                     s.pdu,
                     s.outlet,
                     s.action,
-                    s.observed.as_deref().unwrap_or("nothing read")
+                    s.observed.map_or("nothing read", |o| o.as_str())
                 )
             })
             .collect::<Vec<_>>()
@@ -220,7 +222,7 @@ fn quick_boot_after_cycle(
     let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
     let off = cycle_steps
         .iter()
-        .filter(|s| s.action == PowerAction::Off && s.ok && s.observed.as_deref() == Some("off"))
+        .filter(|s| s.action == PowerAction::Off && s.ok && s.observed == Some(PowerState::Off))
         .filter_map(|s| parse(&s.at))
         .max();
     let boot = facts.iter().find(|b| b.seq == 1)?;
@@ -277,7 +279,7 @@ mod tests {
                 pdu: "p".into(),
                 outlet: 1,
                 action: PowerAction::from_name(action).expect("a power action"),
-                observed: Some(observed.into()),
+                observed: PowerState::from_name(observed),
                 ok: true,
                 detail: String::new(),
             },

@@ -142,7 +142,7 @@ pub fn markdown(r: &Report) -> String {
                 p.pdu,
                 p.outlet,
                 p.action,
-                p.observed.as_deref().unwrap_or("nothing"),
+                p.observed.map_or("nothing", |o| o.as_str()),
                 if p.ok {
                     String::new()
                 } else {
@@ -231,7 +231,7 @@ table{{border-collapse:collapse}}.fail{{background:#fdd}}.pass{{background:#dfd}
             e(&p.pdu),
             p.outlet,
             e(p.action.as_str()),
-            e(p.observed.as_deref().unwrap_or("nothing")),
+            e(p.observed.map_or("nothing", |o| o.as_str())),
             e(&p.detail)
         );
     }

@@ -1,6 +1,6 @@
 //! The power log: each step's intent before its command, its outcome after.
 use super::*;
-use e2et_model::report::{PowerAction, PowerStep};
+use e2et_model::report::{PowerAction, PowerState, PowerStep};
 use e2et_model::RunState;
 use rusqlite::params;
 
@@ -37,7 +37,7 @@ impl Store {
                 step.pdu,
                 step.outlet,
                 step.action.as_str(),
-                step.observed,
+                step.observed.map(|o| o.as_str()),
                 step.ok,
                 step.detail
             ])?;
@@ -56,12 +56,13 @@ impl Store {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                     PowerStep {
                         at: r.get(1)?,
                         pdu: r.get(2)?,
                         outlet: r.get(3)?,
                         action: PowerAction::Status,
-                        observed: r.get(5)?,
+                        observed: None,
                         ok: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
                         detail: r.get(7)?,
                     },
@@ -69,9 +70,15 @@ impl Store {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
-            .map(|(state, action, mut step)| {
+            .map(|(state, action, observed, mut step)| {
                 step.action = PowerAction::from_name(&action)
                     .ok_or_else(|| StoreError::BadState(format!("power action {action}")))?;
+                step.observed = match observed {
+                    None => None,
+                    Some(o) => Some(PowerState::from_name(&o).ok_or_else(|| {
+                        StoreError::BadState(format!("outlet state read back {o}"))
+                    })?),
+                };
                 Ok((parse_state(state)?, step))
             })
             .collect()
