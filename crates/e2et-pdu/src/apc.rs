@@ -12,6 +12,8 @@ use std::fmt;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod config;
+
 /// PowerNet-MIB object identifiers.
 pub mod oids {
     pub const SYS_OBJECT_ID: &[u64] = &[1, 3, 6, 1, 2, 1, 1, 2, 0];
@@ -39,117 +41,7 @@ pub mod oids {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-pub enum AuthProto {
-    #[serde(rename = "MD5")]
-    #[value(name = "MD5")]
-    Md5,
-    #[serde(rename = "SHA")]
-    #[value(name = "SHA")]
-    Sha,
-    #[serde(rename = "SHA256")]
-    #[value(name = "SHA256")]
-    Sha256,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-pub enum PrivProto {
-    #[serde(rename = "DES")]
-    #[value(name = "DES")]
-    Des,
-    #[serde(rename = "AES")]
-    #[value(name = "AES")]
-    Aes,
-}
-
-impl fmt::Display for AuthProto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuthProto::Md5 => "MD5",
-            AuthProto::Sha => "SHA",
-            AuthProto::Sha256 => "SHA256",
-        })
-    }
-}
-
-impl fmt::Display for PrivProto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PrivProto::Des => "DES",
-            PrivProto::Aes => "AES",
-        })
-    }
-}
-
-/// Which outlet table the PDU has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum OutletTable {
-    /// AP79xx rPDU tables (control and status separate, pending flag).
-    #[default]
-    Rpdu,
-    /// Older MasterSwitch sPDUOutletCtl (one column, read and write).
-    Masterswitch,
-}
-
-/// Credentials and protocol. Passwords are read from files by the caller and
-/// never printed (Debug hides them).
-#[derive(Clone)]
-pub enum SnmpAuth {
-    V3 {
-        user: String,
-        auth: AuthProto,
-        auth_password: String,
-        /// `None` is authNoPriv.
-        privacy: Option<(PrivProto, String)>,
-    },
-    /// v1/v2c: only when the configuration allows an insecure protocol.
-    Community { v1: bool, community: String },
-}
-
-impl fmt::Debug for SnmpAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.describe())
-    }
-}
-
-impl SnmpAuth {
-    /// What was tried, without secrets: `user pdu-ops, SHA/AES (authPriv)`.
-    pub fn describe(&self) -> String {
-        match self {
-            SnmpAuth::V3 {
-                user,
-                auth,
-                privacy: Some((p, _)),
-                ..
-            } => format!("SNMPv3 user {user}, auth {auth}, privacy {p} (authPriv)"),
-            SnmpAuth::V3 {
-                user,
-                auth,
-                privacy: None,
-                ..
-            } => format!("SNMPv3 user {user}, auth {auth}, no privacy (authNoPriv)"),
-            SnmpAuth::Community { v1, .. } => {
-                format!(
-                    "SNMP{} community (insecure)",
-                    if *v1 { "v1" } else { "v2c" }
-                )
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ApcConfig {
-    pub name: String,
-    /// `host:port`.
-    pub address: String,
-    pub auth: SnmpAuth,
-    pub table: OutletTable,
-    /// Per request.
-    pub timeout: Duration,
-    pub retries: u32,
-}
+pub use config::*;
 
 pub struct ApcSnmpDriver {
     cfg: ApcConfig,
@@ -649,62 +541,4 @@ impl PowerDriver for ApcSnmpDriver {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oids_match_powernet_mib() {
-        assert_eq!(
-            dotted(&oids::at(oids::RPDU_CONTROL, 3)),
-            "1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.3"
-        );
-        assert_eq!(
-            dotted(&oids::at(oids::RPDU_STATE, 3)),
-            "1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.3"
-        );
-        assert_eq!(
-            dotted(&oids::at(oids::RPDU_PENDING, 1)),
-            "1.3.6.1.4.1.318.1.1.12.3.5.1.1.5.1"
-        );
-        assert_eq!(
-            dotted(&oids::at(oids::SPDU_CTL, 2)),
-            "1.3.6.1.4.1.318.1.1.4.4.2.1.3.2"
-        );
-        assert_eq!(dotted(oids::RPDU_MODEL), "1.3.6.1.4.1.318.1.1.12.1.5.0");
-    }
-
-    #[test]
-    fn debug_never_shows_passwords() {
-        let a = SnmpAuth::V3 {
-            user: "ops".into(),
-            auth: AuthProto::Md5,
-            auth_password: "s3cret-auth".into(),
-            privacy: Some((PrivProto::Des, "s3cret-priv".into())),
-        };
-        let d = format!("{a:?}");
-        assert!(!d.contains("s3cret"), "{d}");
-        assert!(d.contains("MD5") && d.contains("DES") && d.contains("ops"));
-    }
-
-    #[tokio::test]
-    async fn unreachable_pdu_times_out_with_what_was_tried() {
-        // A bound UDP socket that never answers.
-        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let d = ApcSnmpDriver::new(ApcConfig {
-            name: "p".into(),
-            address: silent.local_addr().unwrap().to_string(),
-            auth: SnmpAuth::V3 {
-                user: "ops".into(),
-                auth: AuthProto::Sha,
-                auth_password: "x".repeat(10),
-                privacy: Some((PrivProto::Aes, "y".repeat(10))),
-            },
-            table: OutletTable::Rpdu,
-            timeout: Duration::from_millis(100),
-            retries: 1,
-        });
-        let e = d.status(1).await.unwrap_err().to_string();
-        assert!(e.contains("no answer to engine discovery"), "{e}");
-        assert!(e.contains("user ops, auth SHA, privacy AES"), "{e}");
-    }
-}
+mod tests;

@@ -1,0 +1,241 @@
+//! What each scenario must show, checked on the report itself.
+use super::*;
+
+pub(super) fn check<'a>(r: &'a Report, id: &str) -> Result<&'a e2et_model::Check> {
+    r.run_checks
+        .iter()
+        .chain(r.validations.iter().flat_map(|v| v.checks.iter()))
+        .find(|c| c.id == id)
+        .with_context(|| format!("report has no check {id}"))
+}
+
+/// What each scenario must show, checked on the report itself.
+pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
+    let lc = &r.lifecycle;
+    match s {
+        Scenario::Pass => {
+            ensure!(
+                code == 0,
+                "e2et run exited {code}, verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            ensure!(
+                r.verdict == e2et_model::Verdict::Passed,
+                "verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            ensure!(
+                (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
+                "lifecycle counts {lc:?}, want 1 provisioning, 1 power cycle, 2 boots, 2 validations"
+            );
+            // The console e2etd kept: iPXE running this run's script, and
+            // both boots' userspace.
+            let console = &texts[3];
+            let script = format!("e2et: run {} host vm1: netboot", r.run.id);
+            let inits = console.matches("e2et-lab: init on").count();
+            ensure!(
+                console.contains(&script) && inits == 2,
+                "the kept console lacks {script:?} or has {inits} boots of userspace, want 2"
+            );
+            println!(
+                "[pass] console kept by e2etd: {} bytes: iPXE ran this run's script, {inits} boots of userspace",
+                console.len()
+            );
+            ensure!(
+                r.validations.len() == 2,
+                "{} validations",
+                r.validations.len()
+            );
+            let (b1, b2) = (&r.validations[0].boot_id, &r.validations[1].boot_id);
+            ensure!(
+                b1 != b2 && !b1.is_empty(),
+                "boot ids not different: {b1} {b2}"
+            );
+            ensure!(
+                r.zone >= r.required_zone,
+                "zone {} below {}",
+                r.zone,
+                r.required_zone
+            );
+            let offs = r
+                .run
+                .power_steps
+                .iter()
+                .filter(|p| {
+                    p.action == e2et_model::report::PowerAction::Off
+                        && p.observed == Some(e2et_model::report::PowerState::Off)
+                })
+                .count();
+            let ons = r
+                .run
+                .power_steps
+                .iter()
+                .filter(|p| {
+                    p.action == e2et_model::report::PowerAction::On
+                        && p.observed == Some(e2et_model::report::PowerState::On)
+                })
+                .count();
+            ensure!(
+                offs >= 2 && ons >= 2,
+                "power steps not read back: {:?}",
+                r.run.power_steps
+            );
+            ensure!(
+                texts[2].contains("<testsuites") && texts[1].contains("PASSED"),
+                "md/junit do not show the run"
+            );
+            println!(
+                "[pass] boot ids {b1} → {b2}; lifecycle {lc:?}; score {} zone {}",
+                r.score, r.zone
+            );
+        }
+        Scenario::PersistenceLoss => {
+            ensure!(
+                r.verdict != e2et_model::Verdict::Passed,
+                "verdict passed despite lost state"
+            );
+            let c = check(r, &format!("storage.persistent.unchanged:{RAM_PATH}"))?;
+            ensure!(c.hard_failed(), "persistence check did not fail: {c:?}");
+            let hashes: Vec<&str> = c
+                .evidence
+                .split("sha256:")
+                .skip(1)
+                .map(|h| &h[..16.min(h.len())])
+                .collect();
+            ensure!(
+                c.evidence.contains(RAM_PATH) && hashes.len() == 2 && hashes[0] != hashes[1],
+                "evidence must name the path and two different hashes: {}",
+                c.evidence
+            );
+            let kept = check(r, "storage.persistent.unchanged:/persist/e2et/enrolment")?;
+            ensure!(
+                kept.passed(),
+                "the disk-backed path should have survived: {kept:?}"
+            );
+            println!("[persistence-loss] {}: {}", c.id, c.evidence);
+        }
+        Scenario::HardFail => {
+            ensure!(
+                r.verdict == e2et_model::Verdict::Failed,
+                "verdict {}",
+                r.verdict
+            );
+            let c = check(r, "platform.memory.min")?;
+            ensure!(c.hard_failed(), "{c:?}");
+            ensure!(c.expected.as_deref() == Some(">= 65536 MiB"), "{c:?}");
+            ensure!(
+                r.reasons.iter().any(|x| x.contains("platform.memory.min")),
+                "{:?}",
+                r.reasons
+            );
+            println!(
+                "[hard-fail] {}: expected {:?}, observed {:?}",
+                c.id, c.expected, c.observed
+            );
+        }
+        Scenario::Crash => {
+            ensure!(
+                r.verdict == e2et_model::Verdict::Passed,
+                "verdict {}: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            ensure!(
+                (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
+                "lifecycle counts {lc:?} after the restarts"
+            );
+            let actions: Vec<&str> = r
+                .run
+                .power_steps
+                .iter()
+                .map(|p| p.action.as_str())
+                .collect();
+            ensure!(
+                actions == ["off", "on", "soft_off", "off", "on"],
+                "the PDU log repeats or lacks an action across restarts: {actions:?}"
+            );
+            ensure!(
+                r.run
+                    .power_steps
+                    .iter()
+                    .all(|p| p.ok && p.observed.is_some()),
+                "{:?}",
+                r.run.power_steps
+            );
+            println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
+            // The console, read over IPMI SOL by each coordinator in turn:
+            // both boots' iPXE script and userspace, and a session that
+            // every restart got back (ended by the dead one's ipmitool on
+            // its closed input, or taken over from the BMC).
+            let console = &texts[3];
+            let script = format!("e2et: run {} host vm1: netboot", r.run.id);
+            let inits = console.matches("e2et-lab: init on").count();
+            let scripts = console.matches(&script).count();
+            let sessions = console.matches("[SOL Session operational").count();
+            let takeovers = console
+                .matches("SOL payload was active in another session")
+                .count();
+            ensure!(
+                scripts == 2 && inits == 2,
+                "the console read over SOL has {scripts} of this run's iPXE scripts and {inits} boots of userspace, want 2 and 2"
+            );
+            // (A coordinator that crashes within a step of its start may
+            // die before its session is up: not every start shows one.)
+            ensure!(
+                sessions >= 2,
+                "{sessions} SOL sessions across {} coordinator starts: a restarted coordinator never got the console back",
+                CRASH_POINTS.len() + 1
+            );
+            println!(
+                "[crash] console kept over IPMI SOL: {} bytes, {sessions} SOL sessions ({takeovers} taken over from a stale session), both boots' iPXE script and userspace",
+                console.len()
+            );
+        }
+        Scenario::Hung => {
+            ensure!(
+                r.verdict != e2et_model::Verdict::Passed,
+                "a host that never said hello passed"
+            );
+            let c = check(r, "first_boot.booted")?;
+            ensure!(c.hard_failed(), "{c:?}");
+            // The trail: each witness, in the reason an operator reads.
+            for want in [
+                "no hello within",
+                "powered on at",
+                "last DHCP seen at",
+                "DHCPACK(br0) 10.99.0.11",
+                "iPXE script fetched at",
+                "agent not heard from",
+                "console's last line",
+            ] {
+                ensure!(
+                    c.evidence.contains(want),
+                    "the reason lacks {want:?}: {}",
+                    c.evidence
+                );
+            }
+            let console = &texts[3];
+            ensure!(
+                console.contains("iPXE") && console.contains("console unix:"),
+                "the kept console has no iPXE output: {} bytes",
+                console.len()
+            );
+            println!("[hung] {}: {}", c.id, c.evidence);
+            println!(
+                "[hung] console kept by e2etd: {} bytes, served at /api/v1/runs/{}/console.log",
+                console.len(),
+                r.run.id
+            );
+        }
+        Scenario::NoRun
+        | Scenario::Fleet
+        | Scenario::Identity
+        | Scenario::Openrc
+        | Scenario::Quick => {
+            bail!("scenario {} has no single lifecycle report", s.name())
+        }
+    }
+    Ok(())
+}
