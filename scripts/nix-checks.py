@@ -523,7 +523,9 @@ def check_msrv(c, root):
     if not c.expect(m is not None, "msrv", "the workspace declares rust-version"):
         return
     declared = tuple(int(x) for x in m.group(1).split("."))
-    p = subprocess.run(["cargo", "metadata", "--format-version", "1", "--offline", "--locked"],
+    # Not --offline: metadata needs every locked package's manifest, also
+    # those of other platforms that no build here has downloaded yet.
+    p = subprocess.run(["cargo", "metadata", "--format-version", "1", "--locked"],
                        cwd=root, capture_output=True, text=True)
     if not c.expect(p.returncode == 0, "msrv", "cargo metadata reads the lock file", p.stderr[-400:]):
         return
