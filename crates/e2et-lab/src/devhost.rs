@@ -17,7 +17,7 @@
 //! Then the host is broken the ways the checks name: sssd.conf mode 0644, a
 //! user deleted from the directory, the directory server down (the offline
 //! cache keeps answering), sssd stopped.
-use crate::scenario::{Env, Outcome};
+use crate::outcome::{Env, Outcome};
 use anyhow::{bail, ensure, Context, Result};
 use e2et_model::report::Validation;
 use std::path::{Path, PathBuf};

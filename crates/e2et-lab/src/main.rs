@@ -5,6 +5,7 @@ mod browser;
 mod devhost;
 mod lab;
 mod netboot;
+mod outcome;
 mod pdu_emulator;
 mod scenario;
 mod supervise;
@@ -198,7 +199,7 @@ fn run() -> Result<()> {
         }
         Cmd::Scenario { name } => {
             let inventory_json = e2et_inventory::inventory_json(&cli.inventory)?;
-            let env = scenario::Env {
+            let env = outcome::Env {
                 bin: &bin,
                 inventory_json: &inventory_json,
                 artifacts: &art,

@@ -2,11 +2,12 @@
 //! e2et CLI) and checks what the issue says it must show.
 use crate::lab::Lab;
 use crate::netboot::Artifacts;
+use crate::outcome::{Env, Outcome};
 use anyhow::{bail, ensure, Context, Result};
 use e2et_model::api::ReportFormat;
 use e2et_model::report::Report;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod expect;
@@ -171,18 +172,6 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
 /// The hung scenario's hello timeout: iPXE's script arrives ~4 s after
 /// power-on and the hello ~12 s later under TCG.
 const HUNG_HELLO_TIMEOUT_S: u64 = 60;
-
-pub struct Outcome {
-    pub verdict: String,
-    pub seconds: f64,
-}
-
-pub struct Env<'a> {
-    pub bin: &'a Path,
-    pub inventory_json: &'a str,
-    pub artifacts: &'a Artifacts,
-    pub out: PathBuf,
-}
 
 fn spec_mac(inv: &Value, host: &str) -> Result<String> {
     inv["hosts"][host]["mac"]

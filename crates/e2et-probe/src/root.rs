@@ -10,6 +10,7 @@
 //!
 //! With recording on (capture), every read is noted so the capture holds
 //! exactly what the collectors read, nothing more.
+use crate::sys::CmdOutput;
 use e2et_model::Observed;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,21 +68,6 @@ pub struct Recording {
     pub lists: BTreeMap<String, Vec<(String, Kind, Option<String>)>>,
     pub links: BTreeMap<String, String>,
     pub captured: Captured,
-}
-
-/// Output of a command the probe ran.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CmdOutput {
-    /// Exit code; `None` when killed by a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl CmdOutput {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
 }
 
 pub struct Root {

@@ -1,14 +1,29 @@
 //! The live host's system calls and library calls the collectors need:
 //! commands with a time bound, the resolver (getaddrinfo, getnameinfo), NSS
 //! (getpwnam_r), adjtimex. Each blocking call runs under a deadline.
-use crate::root::CmdOutput;
 use e2et_model::facts::{KernelClock, PasswdEntry};
 use e2et_model::Observed;
+use serde::{Deserialize, Serialize};
 use std::ffi::{CStr, CString};
 use std::io::Read;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Output of a command the probe ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CmdOutput {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
 
 /// Runs `f` on a thread and waits at most `timeout` for it. A call that
 /// overruns is abandoned (the thread finishes on its own); the caller gets an
