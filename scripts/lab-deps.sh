@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       iproute2 e2fsprogs binutils snmpd snmp
+      # the impostor scenario: a second machine on the bridge asks with curl
+      curl
       # identity and openrc scenarios: a real IPA/SSSD client's daemons and
       # Debian's OpenRC, run in namespaces by the lab (never as services here)
       slapd ldap-utils sssd-ldap sssd-tools sssd-dbus libnss-sss libpam-sss

@@ -112,6 +112,16 @@ impl Ctx {
             if !boots.is_empty() {
                 contact.touch(crate::live::ContactKind::Restart);
             }
+            // A conflict recorded before the restart still ends the run.
+            let conflict = Arc::new(crate::live::Conflict::default());
+            if let Some(r) = row
+                .abort_reason
+                .as_deref()
+                .filter(|r| r.starts_with(crate::lifecycle::claims::CONFLICT))
+            {
+                conflict.claim();
+                conflict.set(r.to_string());
+            }
             live.insert(
                 &row.id,
                 crate::live::LiveRun {
@@ -123,10 +133,11 @@ impl Ctx {
                     facts: store.facts_seqs(&row.id)?,
                     since: std::time::Instant::now(),
                     contact,
+                    conflict,
                 },
             );
-            for t in tokens {
-                live.token(&t, &row.id);
+            for (t, window) in tokens {
+                live.token(&t, &row.id, window);
             }
         }
         let cfg_max_runs = cfg.max_runs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
@@ -187,6 +198,7 @@ impl Ctx {
                 facts: vec![],
                 since: std::time::Instant::now(),
                 contact: Default::default(),
+                conflict: Default::default(),
             },
         );
         self.events.publish(RunEvent {
@@ -240,10 +252,23 @@ impl Ctx {
         Ok(t.seq)
     }
 
-    pub async fn add_token(&self, run_id: &str, token_hash: &str) -> Result<(), StoreError> {
-        self.store.add_token(run_id, token_hash).await?;
-        self.live.token(token_hash, run_id);
-        Ok(())
+    /// Issues boot window `window`'s token of a run to `source`: durably
+    /// (one per window, the store refuses a second), then in the view.
+    pub async fn issue_token(
+        &self,
+        run_id: &str,
+        window: u32,
+        token_hash: &str,
+        source: &str,
+    ) -> Result<crate::store::Issued, StoreError> {
+        let issued = self
+            .store
+            .issue_token(run_id, window, token_hash, source)
+            .await?;
+        if issued == crate::store::Issued::New {
+            self.live.token(token_hash, run_id, window);
+        }
+        Ok(issued)
     }
 
     /// Records a hello: (boot sequence, whether it is a new boot).

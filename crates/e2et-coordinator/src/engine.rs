@@ -2,61 +2,17 @@
 //! written to the store before the new state's action (a side effect or a wait)
 //! runs, so a restarted coordinator knows exactly where each run stood.
 use crate::ctx::Ctx;
+use crate::evidence::{add_engine_checks, engine_check};
 use crate::lifecycle::machine::{action_for, next, Action, Event};
 use crate::lifecycle::power::Work;
 use crate::store::{now, StoreError};
-use e2et_model::check::{Check, Gate, Outcome, Severity};
+use e2et_model::check::{Gate, Outcome};
 use e2et_model::inventory::HostSpec;
 use e2et_model::{RunMode, RunState};
 use e2et_score::{boot_checks, score_validation, BootContext};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, info_span, warn, Instrument};
-
-fn engine_check(
-    id: &str,
-    title: &str,
-    gate: Gate,
-    outcome: Outcome,
-    exp: &str,
-    obs: &str,
-    ev: String,
-) -> Check {
-    Check {
-        id: id.into(),
-        title: title.into(),
-        gate,
-        severity: Severity::Hard,
-        weight: 10,
-        required: true,
-        outcome,
-        expected: Some(exp.into()),
-        observed: Some(obs.into()),
-        evidence: ev,
-    }
-}
-
-async fn add_engine_checks(
-    ctx: &Ctx,
-    run_id: &str,
-    reason: Option<&str>,
-    new: Vec<Check>,
-) -> Result<(), StoreError> {
-    let row = ctx
-        .store
-        .run(run_id)?
-        .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
-    let mut checks: Vec<Check> = serde_json::from_str(&row.engine_checks)?;
-    checks.extend(new);
-    let reason = reason.map(str::to_string).or(row.abort_reason);
-    ctx.store
-        .set_abort(
-            run_id,
-            reason.as_deref().unwrap_or(""),
-            &serde_json::to_string(&checks)?,
-        )
-        .await
-}
 
 /// Restart recovery: decides, for each unfinished run, whether it can resume.
 /// A run whose power action may have happened without its outcome being
@@ -138,7 +94,21 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
         if !matches!(run.state, RunState::Queued | RunState::InventoryGate) {
             ctx.consoles.start(run_id, &run.spec);
         }
-        let ev = perform(ctx, run_id, run.mode, run.state, &run.spec).await?;
+        // A conflicting claimant (lifecycle::claims) ends a wait at once, and
+        // fails any other step once it is done.
+        let ev = match action_for(run.mode, run.state) {
+            Action::AwaitHello(_) | Action::AwaitFacts(_) | Action::AwaitRevalidation(_) => {
+                tokio::select! {
+                    ev = perform(ctx, run_id, run.mode, run.state, &run.spec) => ev?,
+                    reason = run.conflict.wait() => Event::Failed(reason),
+                }
+            }
+            _ => perform(ctx, run_id, run.mode, run.state, &run.spec).await?,
+        };
+        let ev = match (ev, run.conflict.get()) {
+            (Event::Done(_), Some(reason)) => Event::Failed(reason.to_string()),
+            (ev, _) => ev,
+        };
         let to = match next(run.mode, run.state, &ev) {
             Ok(t) => t,
             Err(e) => {

@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod dnsmasq;
 pub mod engine;
 pub mod events;
+pub mod evidence;
 pub mod janitor;
 pub mod lifecycle;
 pub mod live;

@@ -81,6 +81,48 @@ impl Contact {
     }
 }
 
+/// Why a run's host has a conflicting claimant (lifecycle::claims), once:
+/// the first reason stands. The run's engine task waits on it beside its
+/// own waits, so a conflict ends a wait at once.
+#[derive(Debug, Default)]
+pub struct Conflict {
+    claimed: std::sync::atomic::AtomicBool,
+    reason: std::sync::OnceLock<String>,
+    notify: tokio::sync::Notify,
+}
+
+impl Conflict {
+    /// `true` for the first caller only: it records the conflict durably,
+    /// then [`Conflict::set`]s it.
+    pub fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Records `reason`; `false` if another one was recorded first.
+    pub fn set(&self, reason: String) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        self.notify.notify_waiters();
+        first
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.reason.get().map(String::as_str)
+    }
+
+    /// Resolves with the reason once there is one.
+    pub async fn wait(&self) -> String {
+        loop {
+            let n = self.notify.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if let Some(r) = self.reason.get() {
+                return r.clone();
+            }
+            n.await;
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LiveRun {
     pub host: String,
@@ -95,13 +137,15 @@ pub struct LiveRun {
     pub since: std::time::Instant,
     /// When its agent was last heard from (since this process started).
     pub contact: Arc<Contact>,
+    /// A conflicting claimant, if one showed up.
+    pub conflict: Arc<Conflict>,
 }
 
 #[derive(Default)]
 struct Inner {
     runs: HashMap<String, LiveRun>,
-    /// sha256 (hex) of a token → its run.
-    tokens: HashMap<String, String>,
+    /// sha256 (hex) of a token → its run and boot window.
+    tokens: HashMap<String, (String, u32)>,
 }
 
 #[derive(Default)]
@@ -122,10 +166,10 @@ impl Live {
         self.write().runs.insert(id.to_string(), run);
     }
 
-    pub fn token(&self, token_hash: &str, run_id: &str) {
+    pub fn token(&self, token_hash: &str, run_id: &str, window: u32) {
         self.write()
             .tokens
-            .insert(token_hash.to_string(), run_id.to_string());
+            .insert(token_hash.to_string(), (run_id.to_string(), window));
     }
 
     pub fn boot(&self, run_id: &str, seq: u32, boot_id: &str) {
@@ -156,7 +200,7 @@ impl Live {
             .map(|r| (r.state, now.saturating_duration_since(r.since)));
         if state.is_terminal() {
             g.runs.remove(run_id);
-            g.tokens.retain(|_, r| r != run_id);
+            g.tokens.retain(|_, (r, _)| r != run_id);
         } else if let Some(r) = g.runs.get_mut(run_id) {
             r.state = state;
             r.since = now;
@@ -168,7 +212,8 @@ impl Live {
         self.read().runs.get(run_id).cloned()
     }
 
-    pub fn run_of_token(&self, token_hash: &str) -> Option<String> {
+    /// The run and boot window of a token.
+    pub fn run_of_token(&self, token_hash: &str) -> Option<(String, u32)> {
         self.read().tokens.get(token_hash).cloned()
     }
 
@@ -209,9 +254,10 @@ mod tests {
                 facts: vec![],
                 since: std::time::Instant::now(),
                 contact: Default::default(),
+                conflict: Default::default(),
             },
         );
-        l.token("h1", "r1");
+        l.token("h1", "r1", 1);
         assert_eq!(
             l.state("r1", RunState::Provisioning).map(|(s, _)| s),
             Some(RunState::Queued)
@@ -223,7 +269,7 @@ mod tests {
         let r = l.get("r1").unwrap();
         assert_eq!(r.state, RunState::Provisioning);
         assert_eq!(r.boots, vec![(1, "b1".to_string())]);
-        assert_eq!(l.run_of_token("h1").as_deref(), Some("r1"));
+        assert_eq!(l.run_of_token("h1"), Some(("r1".to_string(), 1)));
         l.state("r1", RunState::Passed);
         assert!(l.get("r1").is_none());
         assert!(l.run_of_token("h1").is_none());
@@ -244,6 +290,7 @@ mod tests {
                 facts: vec![],
                 since: std::time::Instant::now(),
                 contact: Default::default(),
+                conflict: Default::default(),
             },
         );
         assert!(l.get("r1").unwrap().contact.last().is_none());

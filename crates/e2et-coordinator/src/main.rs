@@ -324,10 +324,15 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", a.listen))?;
     tracing::info!(listen = %a.listen, "e2etd serving");
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // Each request knows its peer's address: boot scripts and agent requests
+    // are taken from the host's own address only (lifecycle::claims).
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 async fn cold_lifecycle_through_the_real_daemon() {
     let (d, running) = with_qmp_peer(false, false);
     let e = start(d.path(), false);
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
 
     // No run: the known MAC boots its local disk; an unknown one too.
@@ -137,7 +137,7 @@ async fn cold_lifecycle_through_the_real_daemon() {
     *running.lock().unwrap() = false; // the guest powers itself off
     wait_state(&c, &e.url, &run, "revalidate").await;
     let t2 = boot_token(&c, &e.url, &run).await;
-    assert_ne!(t1, t2, "each boot script mints its own token");
+    assert_ne!(t1, t2, "each boot window has its own token");
     assert_eq!(
         agent_boot(&c, &e.url, &run, &t2, &"2".repeat(36), 250 * 1024).await,
         2
@@ -319,7 +319,7 @@ async fn cold_lifecycle_through_the_real_daemon() {
 async fn an_outlet_that_never_switches_fails_the_run_with_what_was_read() {
     let (d, _) = with_qmp_peer(true, true);
     let e = start(d.path(), false);
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
     let v = wait_end(&c, &e.url, &v.id, 30).await;

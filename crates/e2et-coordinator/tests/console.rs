@@ -129,7 +129,7 @@ async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_free
             creds.to_str().unwrap(),
         ],
     );
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
     let console = |c: reqwest::Client, url: String| async move {

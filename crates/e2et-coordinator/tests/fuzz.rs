@@ -19,7 +19,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
             "version": 1, "site": {"name": "f", "domain": "f.test"},
             "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 2}},
             "profiles": {"p": {}},
-            "hosts": {"vm1": {"mac": "52:54:00:00:00:01", "ip": "10.0.0.1", "fqdn": "vm1.f.test",
+            "hosts": {"vm1": {"mac": "52:54:00:00:00:01", "ip": "127.0.0.11", "fqdn": "vm1.f.test",
                 "power": [{"pdu": "q", "outlet": 1}], "console": "s", "profile": "p", "requiredZone": "p90"}}
         })
         .to_string(),
@@ -41,9 +41,11 @@ fn app(dir: &std::path::Path) -> axum::Router {
         .wait()
         .unwrap();
     store
-        .add_token(
+        .issue_token(
             "r1",
+            1,
             &hex::encode(e2et_coordinator::api::sha256("good-token")),
+            "127.0.0.11",
         )
         .wait()
         .unwrap();
@@ -184,7 +186,9 @@ proptest! {
                     .header(e2et_model::api::ENROL_TIMESTAMP_HEADER, ts)
                     .header(e2et_model::api::ENROL_SIGNATURE_HEADER, format!("sha256={sig}"));
             }
-            let req = req.body(Body::from(body.clone())).unwrap();
+            let mut req = req.body(Body::from(body.clone())).unwrap();
+            // As e2etd serves: every request knows its peer (vm1's address).
+            req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 11], 40000))));
             app(d.path()).oneshot(req).await.unwrap().status()
         });
         prop_assert!(!status.is_server_error(), "{} {} -> {}", path, String::from_utf8_lossy(&body), status);

@@ -98,7 +98,7 @@ async fn notifications_reach_ntfy_webhook_and_smtp_without_holding_up_the_run() 
         false,
         &["--notify-config", &nc, "--credentials-dir", &cd],
     );
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
     // The run ends at its own pace: the dead receiver's retries do not hold it.

@@ -14,6 +14,7 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
     let tf = d.path().join("token").display().to_string();
     let e = start_with(d.path(), false, &["--operator-token-file", &tf]);
     let c = reqwest::Client::builder()
+        .local_address(VM1_IP.parse::<std::net::IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -88,7 +89,7 @@ async fn runs_beyond_the_limit_wait_queued_for_a_slot() {
     let mut vm2 = inv["hosts"]["vm1"].clone();
     vm2["mac"] = json!("52:54:00:e2:e7:02");
     vm2["fqdn"] = json!("vm2.t.test");
-    vm2["ip"] = json!("10.99.0.12");
+    vm2["ip"] = json!("127.0.0.12");
     vm2["power"][0]["outlet"] = json!(2);
     inv["hosts"]["vm2"] = vm2;
     let e = start_inv(
@@ -96,7 +97,7 @@ async fn runs_beyond_the_limit_wait_queued_for_a_slot() {
         inv,
         &["--max-concurrent-runs", "1", "--hello-timeout-s", "3"],
     );
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let create = |h: &'static str| {
         c.post(format!("{}/api/v1/runs", e.url))
@@ -164,7 +165,7 @@ async fn the_boot_request_log_expires_and_the_history_stays() {
     };
     assert_eq!(count("SELECT COUNT(*) FROM boot_requests"), 3);
     let e = start_with(d.path(), false, &["--retention-days", "30"]);
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while count("SELECT COUNT(*) FROM boot_requests") != 1 {

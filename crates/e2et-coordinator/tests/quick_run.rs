@@ -17,7 +17,7 @@ async fn a_quick_run_cycles_and_revalidates_the_installed_system_and_never_promo
         false,
         &["--credentials-dir", creds.to_str().unwrap()],
     );
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
 
     // Without the host's enrolment key a quick run could never finish.

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_in_inventory_gate_resumes_the_run() {
     let (d, running) = with_qmp_peer(false, false);
-    let c = reqwest::Client::new();
+    let c = client();
     let mut e = start_with(d.path(), false, &["--crash-after", "inventory_gate"]);
     wait_up(&c, &e.url).await;
     // The reply may or may not beat the abort; the store has the run either way.
@@ -49,7 +49,7 @@ async fn a_crash_in_inventory_gate_resumes_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_power_command_and_read_back_holds_the_run() {
     let (d, running) = with_qmp_peer(true, false);
-    let c = reqwest::Client::new();
+    let c = client();
     let mut e = start_with(d.path(), false, &["--crash-after", "intent:off"]);
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
@@ -106,7 +106,7 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
             &dhcp_log,
         ],
     );
-    let c = reqwest::Client::new();
+    let c = client();
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;
     wait_state(&c, &e.url, &v.id, "provisioning").await;
@@ -214,7 +214,7 @@ async fn a_host_silent_after_hello_times_out_on_the_heartbeat_with_its_trail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_hangs_while_the_coordinator_is_down_is_caught_after_the_restart() {
     let (d, _) = with_qmp_peer(true, false);
-    let c = reqwest::Client::new();
+    let c = client();
     let mut e = start_with(d.path(), false, &["--crash-after", "validate"]);
     wait_up(&c, &e.url).await;
     let v = create_run(&c, &e.url, "vm1").await;

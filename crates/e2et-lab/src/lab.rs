@@ -52,6 +52,8 @@ pub struct Lab {
     /// VMs whose serial port is carried by a BMC (SOL) rather than read
     /// from a Unix socket.
     sol: std::collections::HashSet<String>,
+    /// Namespaces of other machines on the bridge ([`Lab::add_neighbour`]).
+    neighbours: Vec<String>,
 }
 
 /// Writes a secret readable by its owner only.
@@ -92,6 +94,7 @@ impl Lab {
             bin: bin.to_path_buf(),
             children: Vec::new(),
             sol: Default::default(),
+            neighbours: Vec::new(),
             taps: 0,
             emulator: None,
         };
@@ -445,6 +448,9 @@ impl Drop for Lab {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for ns in &self.neighbours {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
         let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.ns));

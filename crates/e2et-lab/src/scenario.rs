@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod expect;
+mod impostor;
 mod other_runs;
 use expect::{check, expect};
 use other_runs::{fleet, no_run, quick, wait_for_text};
@@ -50,6 +51,10 @@ pub enum Scenario {
     /// over), whose agent enrols with the host's key: transient, and the
     /// last-known-good stays the cold run's.
     Quick,
+    /// A second machine on vm1's bridge (own namespace and address) takes
+    /// vm1's boot script first and says hello as its agent: the run fails
+    /// with "conflicting agents" naming both, and no power action follows.
+    Impostor,
 }
 
 impl Scenario {
@@ -65,6 +70,7 @@ impl Scenario {
             Scenario::Openrc => "openrc",
             Scenario::Hung => "hung",
             Scenario::Quick => "quick",
+            Scenario::Impostor => "impostor",
         }
     }
 }
@@ -121,7 +127,8 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
         | Scenario::Identity
         | Scenario::Openrc
         | Scenario::Hung
-        | Scenario::Quick => {}
+        | Scenario::Quick
+        | Scenario::Impostor => {}
     }
     if s == Scenario::Fleet {
         // vm2..vm8 from vm1's spec: their own MAC, address and outlet, one CPU
@@ -306,6 +313,10 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
             Ok(())
         })
     });
+    let imp = match s {
+        Scenario::Impostor => Some(impostor::start(&mut lab, &mac)?),
+        _ => None,
+    };
     let mut c = lab.cli();
     c.args(["run", "vm1"]);
     // In the pass scenario the PDU's SNMP agent restarts between the power-on
@@ -343,6 +354,13 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         t.join()
             .map_err(|_| anyhow::anyhow!("the link cutter panicked"))??;
     }
+    let imp_seen = match imp {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| anyhow::anyhow!("the impostor panicked"))??,
+        ),
+        None => None,
+    };
     lab.check_children()?;
     if let Some(w) = watch {
         let summary: Value = serde_json::from_str(&w.finish(Duration::from_secs(60))?)
@@ -423,7 +441,10 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         dir.display()
     );
     print!("{}", texts[1]);
-    expect(s, &report, code, &texts)?;
+    match &imp_seen {
+        Some(seen) => impostor::expect(&report, code, seen)?,
+        None => expect(s, &report, code, &texts)?,
+    }
     if let Some(crashes) = crashes {
         ensure!(
             crashes.len() == CRASH_POINTS.len(),

@@ -2,33 +2,46 @@
 use super::auth::*;
 use super::error::{ApiErr, R};
 use super::{App, Shared};
-use axum::extract::State;
+use crate::evidence;
+use crate::lifecycle::claims::{self, Binding};
+use crate::store::Enrolled;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use e2et_model::api::*;
 use e2et_model::{RunMode, RunState};
 use rand::RngCore;
+use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
-/// `POST /api/v1/agent/hello` — agent token. Records a boot; boot 1 only while
+/// `bind` returns conflicts as errors; this keeps the match exhaustive
+/// without a panic.
+fn unreachable_conflict() -> R<u32> {
+    Err(ApiErr(
+        StatusCode::CONFLICT,
+        "conflicting_agents",
+        "conflicting agents".into(),
+    ))
+}
+
+/// `POST /api/v1/agent/hello` — agent token, from the host's address. Records a boot; boot 1 only while
 /// provisioning, boot 2 only after the power cycle.
 pub(super) async fn hello(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Json(req): Json<HelloRequest>,
 ) -> R<Json<HelloResponse>> {
-    let run = agent_auth(&app, &h, &req.run_id)?;
+    let call = agent_auth(&app, &h, peer.ip(), &req.run_id).await?;
+    let binding = bind(&app, &call, &req.run_id, &req.boot_id).await?;
+    let run = call.run;
     let state = run.state;
-    let known = run
-        .boots
-        .iter()
-        .find(|(_, b)| *b == req.boot_id)
-        .map(|(s, _)| *s);
-    let seq = match known {
-        Some(s) => s,
-        None => {
+    let seq = match binding {
+        Binding::Bound(s) => s,
+        Binding::Conflict(_) => unreachable_conflict()?,
+        Binding::Unbound(_) => {
             let next = run.boots.len() as u32 + 1;
             // Cold: boot 1 while provisioning, boot 2 after the cycle. Quick:
             // one boot, the installed system's, after the cycle.
@@ -85,6 +98,7 @@ pub(super) const MAX_THROUGHPUT_BYTES: usize = 4 << 30;
 /// the probe's TCP throughput test.
 pub(super) async fn throughput(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     body: axum::body::Body,
 ) -> R<Json<serde_json::Value>> {
@@ -99,7 +113,7 @@ pub(super) async fn throughput(
         "bad_token",
         "token not issued by this coordinator".into(),
     ))?;
-    agent_auth(&app, &h, &run_id)?;
+    agent_auth(&app, &h, peer.ip(), &run_id).await?;
     let t = std::time::Instant::now();
     let mut bytes: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -123,20 +137,19 @@ pub(super) async fn throughput(
 /// `POST /api/v1/agent/facts` — agent token. Stores one boot's facts (once).
 pub(super) async fn facts(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Json(req): Json<FactsRequest>,
 ) -> R<Json<FactsResponse>> {
-    let run = agent_auth(&app, &h, &req.run_id)?;
-    let seq = run
-        .boots
-        .iter()
-        .find(|(_, b)| *b == req.boot_id)
-        .map(|(s, _)| *s)
-        .ok_or(ApiErr(
+    let call = agent_auth(&app, &h, peer.ip(), &req.run_id).await?;
+    let Binding::Bound(seq) = bind(&app, &call, &req.run_id, &req.boot_id).await? else {
+        return Err(ApiErr(
             StatusCode::CONFLICT,
             "no_hello",
             "say hello for this boot first".into(),
-        ))?;
+        ));
+    };
+    let run = call.run;
     if req.facts.version != e2et_model::FACTS_VERSION {
         return Err(ApiErr(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -174,11 +187,12 @@ pub(super) async fn facts(
 /// once the run enters its power cycle.
 pub(super) async fn heartbeat(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Json(req): Json<HeartbeatRequest>,
 ) -> Response {
-    let run = match agent_auth(&app, &h, &req.run_id) {
-        Ok(r) => r,
+    let call = match agent_auth(&app, &h, peer.ip(), &req.run_id).await {
+        Ok(c) => c,
         Err(ApiErr(StatusCode::GONE, ..)) => {
             return Json(HeartbeatResponse {
                 command: AgentCommand::Abort,
@@ -187,6 +201,10 @@ pub(super) async fn heartbeat(
         }
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = bind(&app, &call, &req.run_id, &req.boot_id).await {
+        return e.into_response();
+    }
+    let run = call.run;
     let beat = crate::lifecycle::heartbeat::decide(run.mode, run.state, &run.boots, &req.boot_id);
     // Only the newest boot's agent counts as the host being alive.
     if beat.alive {
@@ -215,6 +233,7 @@ pub(super) fn enrolment_key(app: &App, host: &str) -> Result<String, String> {
 /// run waits for it (revalidate) gets a run token for its boot, once.
 pub(super) async fn enrol(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     body: axum::body::Bytes,
 ) -> R<Response> {
@@ -313,21 +332,59 @@ pub(super) async fn enrol(
             ))
         }
     };
+    // The address the run was created with (the inventory's, if the run is
+    // not in memory).
+    let ip = match app.ctx.live.get(&run.id) {
+        Some(r) => {
+            refuse_if_conflicted(&r)?;
+            r.spec.ip.clone()
+        }
+        None => app
+            .ctx
+            .inventory
+            .hosts
+            .get(&req.host)
+            .map(|h| h.ip.clone())
+            .unwrap_or_default(),
+    };
+    if !claims::from_host(peer.ip(), &ip) {
+        let reason = claims::foreign_source(&req.host, &ip, peer.ip(), "an enrolment");
+        evidence::conflict(&app.ctx, &run.id, &reason).await?;
+        return Err(ApiErr(
+            StatusCode::FORBIDDEN,
+            "foreign_source",
+            "enrolments are taken from the host's address only".into(),
+        ));
+    }
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let hash = hex::encode(sha256(&token));
-    if !app.ctx.store.enrol(&run.id, &req.boot_id, &hash).await? {
-        return Err(ApiErr(
-            StatusCode::CONFLICT,
-            "enrolled",
-            format!(
-                "boot {} already enrolled in run {}: one token per boot",
-                req.boot_id, run.id
-            ),
-        ));
+    let source = peer.ip().to_canonical().to_string();
+    match app
+        .ctx
+        .store
+        .enrol(&run.id, &req.boot_id, &hash, &source)
+        .await?
+    {
+        Enrolled::New => {}
+        Enrolled::Again => {
+            return Err(ApiErr(
+                StatusCode::CONFLICT,
+                "enrolled",
+                format!(
+                    "boot {} already enrolled in run {}: one token per boot",
+                    req.boot_id, run.id
+                ),
+            ))
+        }
+        Enrolled::Other(first) => {
+            let reason = claims::second_enrolment(&first, &req.boot_id);
+            evidence::conflict(&app.ctx, &run.id, &reason).await?;
+            return Err(ApiErr(StatusCode::CONFLICT, "conflicting_agents", reason));
+        }
     }
-    app.ctx.live.token(&hash, &run.id);
+    app.ctx.live.token(&hash, &run.id, 1);
     info!(run = %run.id, host = %req.host, boot_id = %req.boot_id, "agent enrolled");
     Ok(Json(e2et_model::api::EnrolResponse {
         run_id: run.id,

@@ -2,10 +2,13 @@
 //! its digest in the read cookie.
 use super::error::{ApiErr, R};
 use super::App;
+use crate::evidence;
+use crate::lifecycle::claims::{self, Binding};
 use crate::live::LiveRun;
 use crate::store::StoreError;
 use axum::http::{header, HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -21,10 +24,24 @@ pub(super) fn bearer(h: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Resolves the bearer token to its run and checks it matches the body's run.
-/// A run in flight is answered from memory (no database read on the agents'
-/// hot path); anything else from the store, which says 401, 403 or 410.
-pub(super) fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
+/// A request authenticated as a run's agent: the run, and the boot window
+/// of the token it carried.
+pub(super) struct AgentCall {
+    pub run: LiveRun,
+    pub window: u32,
+}
+
+/// Resolves the bearer token to its run and checks it matches the body's run
+/// and that the request came from the host's own address (anything else is
+/// a conflicting claimant: the run fails, lifecycle::claims). A run in
+/// flight is answered from memory (no database read on the agents' hot
+/// path); anything else from the store, which says 401, 403 or 410.
+pub(super) async fn agent_auth(
+    app: &App,
+    h: &HeaderMap,
+    peer: IpAddr,
+    run_id: &str,
+) -> R<AgentCall> {
     let token = bearer(h).ok_or(ApiErr(
         StatusCode::UNAUTHORIZED,
         "no_token",
@@ -40,21 +57,60 @@ pub(super) fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
             "token does not belong to this run".into(),
         )
     };
-    if let Some(rid) = app.ctx.live.run_of_token(&hash) {
-        if rid != run_id {
-            return Err(wrong());
-        }
-        if let Some(run) = app.ctx.live.get(run_id) {
-            return Ok(run);
-        }
+    let (run, window) = match app.ctx.live.run_of_token(&hash) {
+        Some((rid, _)) if rid != run_id => return Err(wrong()),
+        Some((_, window)) => match app.ctx.live.get(run_id) {
+            Some(run) => (run, window),
+            None => stored_run(app, &hash, run_id)?,
+        },
+        None => stored_run(app, &hash, run_id)?,
+    };
+    if window == 0 {
+        return Err(ApiErr(
+            StatusCode::UNAUTHORIZED,
+            "old_token",
+            "token issued before boot windows (an older coordinator): start a new run".into(),
+        ));
     }
-    let (rid, _) = app.ctx.store.token_run(&hash)?.ok_or(ApiErr(
+    refuse_if_conflicted(&run)?;
+    if !claims::from_host(peer, &run.spec.ip) {
+        let reason = claims::foreign_source(&run.host, &run.spec.ip, peer, "an agent request");
+        evidence::conflict(&app.ctx, run_id, &reason).await?;
+        return Err(ApiErr(
+            StatusCode::FORBIDDEN,
+            "foreign_source",
+            "this run's agent requests are taken from its host's address only".into(),
+        ));
+    }
+    Ok(AgentCall { run, window })
+}
+
+/// A run with a conflicting claimant is failing: nobody speaks for its host
+/// any more (no token, no hello, no facts).
+pub(super) fn refuse_if_conflicted(run: &LiveRun) -> R<()> {
+    match run.conflict.get() {
+        Some(reason) => Err(ApiErr(
+            StatusCode::CONFLICT,
+            "conflicting_agents",
+            reason.to_string(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A token's run from the store (a run no longer, or not yet, in memory).
+fn stored_run(app: &App, hash: &str, run_id: &str) -> R<(LiveRun, u32)> {
+    let (rid, window) = app.ctx.store.token_run(hash)?.ok_or(ApiErr(
         StatusCode::UNAUTHORIZED,
         "bad_token",
         "token not issued by this coordinator".into(),
     ))?;
     if rid != run_id {
-        return Err(wrong());
+        return Err(ApiErr(
+            StatusCode::FORBIDDEN,
+            "wrong_run",
+            "token does not belong to this run".into(),
+        ));
     }
     let run = app.ctx.store.run(run_id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,
@@ -71,16 +127,33 @@ pub(super) fn agent_auth(app: &App, h: &HeaderMap, run_id: &str) -> R<LiveRun> {
     let spec: e2et_model::HostSpec =
         serde_json::from_str(&run.spec_json).map_err(StoreError::from)?;
     let boots = app.ctx.store.boots(run_id)?;
-    Ok(LiveRun {
-        host: run.host,
-        mode: run.mode,
-        state: run.state,
-        spec: Arc::new(spec),
-        boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
-        facts: app.ctx.store.facts_seqs(run_id)?,
-        since: std::time::Instant::now(),
-        contact: Default::default(),
-    })
+    Ok((
+        LiveRun {
+            host: run.host,
+            mode: run.mode,
+            state: run.state,
+            spec: Arc::new(spec),
+            boots: boots.into_iter().map(|b| (b.seq, b.boot_id)).collect(),
+            facts: app.ctx.store.facts_seqs(run_id)?,
+            since: std::time::Instant::now(),
+            contact: Default::default(),
+            conflict: Default::default(),
+        },
+        window,
+    ))
+}
+
+/// Checks a request's boot id against its token's window: the bound boot
+/// (`Bound`), the window's first boot (`Unbound`), or a conflicting
+/// claimant, which fails the run and is refused.
+pub(super) async fn bind(app: &App, call: &AgentCall, run_id: &str, boot_id: &str) -> R<Binding> {
+    match claims::bind(call.window, &call.run.boots, boot_id) {
+        Binding::Conflict(reason) => {
+            evidence::conflict(&app.ctx, run_id, &reason).await?;
+            Err(ApiErr(StatusCode::CONFLICT, "conflicting_agents", reason))
+        }
+        b => Ok(b),
+    }
 }
 
 pub(super) fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {

@@ -3,23 +3,43 @@
 use super::auth::*;
 use super::error::{ApiErr, R};
 use super::Shared;
-use axum::extract::{Path, State};
+use crate::evidence;
+use crate::lifecycle::claims;
+use crate::store::Issued;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use e2et_model::inventory::normalize_mac;
 use rand::RngCore;
-use tracing::info;
+use std::net::SocketAddr;
+use tracing::{info, warn};
 
-/// `GET /boot/start.ipxe` and `GET /boot/<mac>.ipxe` — no auth (the network is
-/// the boundary). The netboot script, with a freshly minted per-run token,
-/// only while the MAC's host has an active run; otherwise the local disk.
+fn text(s: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response()
+}
+
+/// No token: the local disk, saying why (the boot-request log keeps it).
+async fn refuse(app: &Shared, mac: &str, run: &str, why: String) -> R<Response> {
+    warn!(%run, %mac, %why, "boot script refused");
+    app.ctx
+        .store
+        .boot_request(mac, Some(run), &format!("refused: {why}"))
+        .await?;
+    Ok(text(crate::lifecycle::boot::local_disk_script(mac, &why)))
+}
+
+/// `GET /boot/start.ipxe` and `GET /boot/<mac>.ipxe` — anyone may ask; only
+/// the host's own address gets a token, once per boot window
+/// (lifecycle::claims). The netboot script, with the window's token, while
+/// the MAC's host has a cold run in a netboot state; otherwise the local
+/// disk. A second consumer of a window, or a request from another address,
+/// gets no token and fails the run as a conflicting claimant.
 pub(super) async fn boot_script(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(file): Path<String>,
 ) -> R<Response> {
     use crate::lifecycle::boot::{self, BootScript, Holder};
-    let text =
-        |s: String| ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response();
     if file == "start.ipxe" {
         return Ok(text(boot::start_script(&app.cfg.public_url)));
     }
@@ -52,15 +72,46 @@ pub(super) async fn boot_script(
     );
     match &decision {
         BootScript::Netboot { run, state } => {
+            let host = host.unwrap_or_default();
+            let Some(live) = app.ctx.live.get(run) else {
+                return refuse(&app, &mac, run, "the run is no longer in flight".into()).await;
+            };
+            if let Some(reason) = live.conflict.get() {
+                return refuse(&app, &mac, run, reason.to_string()).await;
+            }
+            let ip = &live.spec.ip;
+            if !claims::from_host(peer.ip(), ip) {
+                let reason = claims::foreign_source(host, ip, peer.ip(), "a boot script");
+                evidence::conflict(&app.ctx, run, &reason).await?;
+                return refuse(&app, &mac, run, reason).await;
+            }
+            let Some(window) = claims::window(live.mode, *state) else {
+                return refuse(
+                    &app,
+                    &mac,
+                    run,
+                    format!("run {run} has no boot window in {state}"),
+                )
+                .await;
+            };
             let mut raw = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
-            app.ctx.add_token(run, &hex::encode(sha256(&token))).await?;
+            let source = peer.ip().to_canonical().to_string();
+            let issued = app
+                .ctx
+                .issue_token(run, window, &hex::encode(sha256(&token)), &source)
+                .await?;
+            if let Issued::Taken { source: first, at } = issued {
+                let reason = claims::window_taken(window, &first, &at, peer.ip());
+                evidence::conflict(&app.ctx, run, &reason).await?;
+                return refuse(&app, &mac, run, reason).await;
+            }
             app.ctx
                 .store
                 .boot_request(&mac, Some(run), &decision.log_note())
                 .await?;
-            info!(%run, %mac, %state, "boot script issued");
+            info!(%run, %mac, %state, window, "boot script issued");
             Ok(text(boot::netboot_script(
                 &boot::Netboot {
                     public_url: &app.cfg.public_url,
@@ -69,7 +120,7 @@ pub(super) async fn boot_script(
                     cmdline: &app.cfg.cmdline,
                 },
                 run,
-                host.unwrap_or_default(),
+                host,
                 &token,
             )))
         }

@@ -1,6 +1,7 @@
-//! HTTP, split by audience over one router: agent API (`agent.rs`, per-run
-//! token), boot API (`boot.rs`, iPXE scripts and artifacts, no auth: the
-//! provisioning network is the boundary), operator API (`operator.rs`,
+//! HTTP, split by audience over one router: agent API (`agent.rs`, the boot
+//! window's token, from the host's own address), boot API (`boot.rs`, iPXE
+//! scripts and artifacts; anyone may ask, only the host's address gets a
+//! token, once per boot window: lifecycle::claims), operator API (`operator.rs`,
 //! bearer token), dashboard, sign-in, events and metrics (`dashboard.rs`);
 //! authentication in `auth.rs`, errors as JSON in `error.rs`. Each handler
 //! parses, asks the lifecycle core or the engine, and renders; each names

@@ -12,7 +12,8 @@ use e2et_model::{RunMode, RunState, Verdict};
 pub enum Event {
     /// The state's action completed as intended.
     Done(String),
-    /// The action failed (PDU error, inventory problem, boot path mismatch).
+    /// The action failed (PDU error, inventory problem, boot path mismatch,
+    /// a conflicting agent).
     Failed(String),
     /// A wait ran out (no hello, no facts).
     TimedOut(String),
@@ -84,14 +85,17 @@ const TABLE: &[(RunState, &str, RunState)] = &[
     (RunState::PowerOn, "failed", RunState::Report),
     (RunState::Provisioning, "done", RunState::FirstBoot),
     (RunState::Provisioning, "timed_out", RunState::Report),
+    (RunState::Provisioning, "failed", RunState::Report),
     (RunState::FirstBoot, "done", RunState::Validate),
     (RunState::FirstBoot, "failed", RunState::Report),
     (RunState::Validate, "done", RunState::PowerCycle),
     (RunState::Validate, "timed_out", RunState::Report),
+    (RunState::Validate, "failed", RunState::Report),
     (RunState::PowerCycle, "done", RunState::Revalidate),
     (RunState::PowerCycle, "failed", RunState::Report),
     (RunState::Revalidate, "done", RunState::Report),
     (RunState::Revalidate, "timed_out", RunState::Report),
+    (RunState::Revalidate, "failed", RunState::Report),
     (RunState::Failed, "hold", RunState::Holding),
     (RunState::Incomplete, "hold", RunState::Holding),
     (RunState::Holding, "release", RunState::Released),
@@ -183,7 +187,16 @@ mod tests {
         let quick = [Queued, InventoryGate, PowerCycle, Revalidate, Report];
         // States whose action can fail (PDU, inventory, boot path) and
         // states whose action waits and can time out.
-        let can_fail = [InventoryGate, PowerOn, FirstBoot, PowerCycle];
+        // The waits fail too: a conflicting agent ends them (claims.rs).
+        let can_fail = [
+            InventoryGate,
+            PowerOn,
+            Provisioning,
+            FirstBoot,
+            Validate,
+            PowerCycle,
+            Revalidate,
+        ];
         let can_time_out = [Provisioning, Validate, Revalidate];
         let events = [
             Event::Done(String::new()),

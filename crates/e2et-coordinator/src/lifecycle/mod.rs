@@ -8,8 +8,11 @@
 //!   store shows was already read back (a resumed run repeats nothing);
 //! - [`boot`]: what `/boot/<mac>.ipxe` answers a MAC, and the iPXE text;
 //! - [`heartbeat`]: which command an agent's heartbeat gets;
-//! - [`operator`]: whether an operator's hold or release is allowed.
+//! - [`operator`]: whether an operator's hold or release is allowed;
+//! - [`claims`]: who may act for a run's host (boot windows, the boot a
+//!   window's token is bound to, the host's address), and the conflicts.
 pub mod boot;
+pub mod claims;
 pub mod heartbeat;
 pub mod machine;
 pub mod operator;

@@ -11,30 +11,62 @@ pub struct BootRow {
     pub cmdline: String,
 }
 
+/// What asking for a boot window's token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    New,
+    /// The window's token went to `source` at `at`.
+    Taken {
+        source: String,
+        at: String,
+    },
+}
+
+/// What an enrolment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolled {
+    New,
+    /// This boot had enrolled already (its token stands).
+    Again,
+    /// Another boot (this one) had enrolled in the run.
+    Other(String),
+}
+
 impl Store {
-    /// Hands a boot of a run its token (hash stored), once: `false` when this
-    /// boot already enrolled (a second claim for it is refused).
-    pub fn enrol(&self, run_id: &str, boot_id: &str, token_hash: &str) -> Pending<bool> {
-        let (run_id, boot_id, token_hash, t) = (
+    /// Hands the installed system's boot its token (hash stored), once per
+    /// run: a quick run has one boot, so one enrolment. The token is boot
+    /// window 1's, issued to `source`.
+    pub fn enrol(
+        &self,
+        run_id: &str,
+        boot_id: &str,
+        token_hash: &str,
+        source: &str,
+    ) -> Pending<Enrolled> {
+        let (run_id, boot_id, token_hash, source, t) = (
             run_id.to_string(),
             boot_id.to_string(),
             token_hash.to_string(),
+            source.to_string(),
             now(),
         );
         self.write(move |c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO enrolments(run_id, boot_id, at) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![run_id, boot_id, t])?;
-            if n == 0 {
-                return Ok(false);
+            let first: Option<String> = c
+                .prepare_cached("SELECT boot_id FROM enrolments WHERE run_id = ?1 LIMIT 1")?
+                .query_row([&run_id], |r| r.get(0))
+                .optional()?;
+            match first {
+                Some(b) if b == boot_id => return Ok(Enrolled::Again),
+                Some(b) => return Ok(Enrolled::Other(b)),
+                None => {}
             }
+            c.prepare_cached("INSERT INTO enrolments(run_id, boot_id, at) VALUES (?1, ?2, ?3)")?
+                .execute(params![run_id, boot_id, t])?;
             c.prepare_cached(
-                "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO tokens(token_hash, run_id, issued_at, boot_window, source) VALUES (?1, ?2, ?3, 1, ?4)",
             )?
-            .execute(params![token_hash, run_id, t])?;
-            Ok(true)
+            .execute(params![token_hash, run_id, t, source])?;
+            Ok(Enrolled::New)
         })
     }
 
@@ -47,14 +79,39 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn add_token(&self, run_id: &str, token_hash: &str) -> Pending<()> {
-        let (run_id, token_hash, t) = (run_id.to_string(), token_hash.to_string(), now());
+    /// Issues the token of a run's boot `window` to `source`, unless the
+    /// window already has one: one token per window, enforced by the store
+    /// (a unique index), so two requests at once cannot both get one.
+    pub fn issue_token(
+        &self,
+        run_id: &str,
+        window: u32,
+        token_hash: &str,
+        source: &str,
+    ) -> Pending<Issued> {
+        let (run_id, token_hash, source, t) = (
+            run_id.to_string(),
+            token_hash.to_string(),
+            source.to_string(),
+            now(),
+        );
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO tokens(token_hash, run_id, issued_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![token_hash, run_id, t])?;
-            Ok(())
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO tokens(token_hash, run_id, issued_at, boot_window, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![token_hash, run_id, t, window, source])?;
+            if n == 1 {
+                return Ok(Issued::New);
+            }
+            let (source, at) = c
+                .prepare_cached(
+                    "SELECT source, issued_at FROM tokens WHERE run_id = ?1 AND boot_window = ?2",
+                )?
+                .query_row(params![run_id, window], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or_else(|| ("an earlier request".into(), "an unknown time".into()));
+            Ok(Issued::Taken { source, at })
         })
     }
 
@@ -67,11 +124,12 @@ impl Store {
             .optional()?)
     }
 
-    /// The run a token hash belongs to.
-    pub fn token_run(&self, token_hash: &str) -> Result<Option<(String, String)>> {
+    /// The run a token hash belongs to, and its boot window (0: a token from
+    /// before windows).
+    pub fn token_run(&self, token_hash: &str) -> Result<Option<(String, u32)>> {
         Ok(self
             .c()
-            .prepare_cached("SELECT run_id, token_hash FROM tokens WHERE token_hash = ?1")?
+            .prepare_cached("SELECT run_id, boot_window FROM tokens WHERE token_hash = ?1")?
             .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }

@@ -11,7 +11,7 @@ mod boot_log;
 mod power;
 mod runs;
 
-pub use agents::BootRow;
+pub use agents::{BootRow, Enrolled, Issued};
 pub use runs::{Counts, LastKnownGood, LiveRunRow, RunRow, RunSummary, Transitioned};
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +226,33 @@ CREATE TABLE IF NOT EXISTS last_known_good(
   host TEXT PRIMARY KEY, run_id TEXT NOT NULL, revision TEXT NOT NULL, promoted_at TEXT NOT NULL);
 ";
 
+/// Columns added after the first release, on a store made before them.
+/// `tokens.boot_window`: the boot window a token belongs to (0: a token from
+/// before windows, which no request is accepted with); `tokens.source`: the
+/// address it was issued to. One token per run and window, enforced here.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has = |table: &str, col: &str| -> Result<bool> {
+        let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = st.query_map([], |r| r.get::<_, String>(1))?;
+        for n in names {
+            if n? == col {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if !has("tokens", "boot_window")? {
+        conn.execute_batch(
+            "ALTER TABLE tokens ADD COLUMN boot_window INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE tokens ADD COLUMN source TEXT NOT NULL DEFAULT '';",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS tokens_window ON tokens(run_id, boot_window) WHERE boot_window > 0;",
+    )?;
+    Ok(())
+}
+
 fn parse_state(s: String) -> Result<RunState> {
     RunState::parse(&s).ok_or(StoreError::BadState(s))
 }
@@ -261,6 +288,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -555,13 +583,41 @@ mod tests {
             ("r2", "image a 2")
         );
 
-        assert!(s.enrol("r1", "b1", "h1").wait().unwrap());
-        assert!(!s.enrol("r1", "b1", "h2").wait().unwrap());
-        assert!(s.enrol("r1", "b2", "h3").wait().unwrap());
-        assert_eq!(s.token_run("h1").unwrap().unwrap().0, "r1");
-        assert!(
-            s.token_run("h2").unwrap().is_none(),
-            "a refused enrolment leaves no token"
+        assert_eq!(
+            s.enrol("r1", "b1", "h1", "10.0.0.1").wait().unwrap(),
+            Enrolled::New
         );
+        assert_eq!(
+            s.enrol("r1", "b1", "h2", "10.0.0.1").wait().unwrap(),
+            Enrolled::Again
+        );
+        assert_eq!(
+            s.enrol("r1", "b2", "h3", "10.0.0.1").wait().unwrap(),
+            Enrolled::Other("b1".into())
+        );
+        assert_eq!(s.token_run("h1").unwrap().unwrap(), ("r1".into(), 1));
+        for h in ["h2", "h3"] {
+            assert!(
+                s.token_run(h).unwrap().is_none(),
+                "a refused enrolment leaves no token"
+            );
+        }
+        // One token per boot window, whoever asks.
+        assert_eq!(
+            s.issue_token("r2", 1, "w1", "10.0.0.2").wait().unwrap(),
+            Issued::New
+        );
+        let Issued::Taken { source, .. } =
+            s.issue_token("r2", 1, "w1b", "10.0.0.3").wait().unwrap()
+        else {
+            panic!("a second token for window 1")
+        };
+        assert_eq!(source, "10.0.0.2");
+        assert!(s.token_run("w1b").unwrap().is_none());
+        assert_eq!(
+            s.issue_token("r2", 2, "w2", "10.0.0.2").wait().unwrap(),
+            Issued::New
+        );
+        assert_eq!(s.token_run("w2").unwrap().unwrap(), ("r2".into(), 2));
     }
 }

@@ -58,7 +58,8 @@ pub struct LastKnownGood {
 pub struct LiveRunRow {
     pub run: RunRow,
     pub boots: Vec<BootRow>,
-    pub token_hashes: Vec<String>,
+    /// (sha256 hex, boot window) of each token.
+    pub token_hashes: Vec<(String, u32)>,
 }
 
 /// A transition as stored, with what an event about it needs.
@@ -282,8 +283,10 @@ impl Store {
             let boots = self.boots(&r.id)?;
             let tokens = {
                 let c = self.c();
-                let mut st = c.prepare_cached("SELECT token_hash FROM tokens WHERE run_id = ?1")?;
-                let rows = st.query_map([&r.id], |row| row.get::<_, String>(0))?;
+                let mut st = c.prepare_cached(
+                    "SELECT token_hash, boot_window FROM tokens WHERE run_id = ?1",
+                )?;
+                let rows = st.query_map([&r.id], |row| Ok((row.get(0)?, row.get(1)?)))?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             out.push(LiveRunRow {

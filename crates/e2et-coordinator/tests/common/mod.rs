@@ -11,6 +11,22 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const MAC: &str = "52:54:00:e2:e7:01";
+/// vm1's inventory address, a loopback alias: its boot script and agent
+/// requests are taken from this address only.
+pub const VM1_IP: &str = "127.0.0.11";
+
+/// A client whose requests come from vm1's address.
+pub fn client() -> reqwest::Client {
+    client_from(VM1_IP)
+}
+
+/// A client whose requests come from `ip` (any 127/8 address is local).
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
 
 /// A QEMU stand-in speaking QMP: `stop` powers off (unless stuck), `cont` on.
 pub fn qmp_peer(sock: &Path, running: Arc<Mutex<bool>>, stuck: bool) {
@@ -99,7 +115,7 @@ pub fn inventory(dir: &Path, extra_ram: bool) -> Value {
         "version": 1, "site": {"name": "t", "domain": "t.test"},
         "pdus": {"q": {"driver": "qmp", "address": dir.join("pdu"), "outlets": 4, "cycleDelayS": 0}},
         "profiles": {"lab": {}},
-        "hosts": {"vm1": {"mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
+        "hosts": {"vm1": {"mac": MAC, "ip": VM1_IP, "fqdn": "vm1.t.test",
             "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
             "expect": {"cpus": 2, "minRamMib": if extra_ram { 65536 } else { 100 }, "persistentPaths": ["/persist/id"]},
             "requiredZone": "p90"}}
@@ -296,7 +312,7 @@ pub async fn report_of(c: &reqwest::Client, url: &str, id: &str) -> e2et_model::
 
 pub fn facts(boot_id: &str, run: &str, ram_kib: u64) -> Facts {
     let spec: e2et_model::HostSpec = serde_json::from_value(json!({
-        "mac": MAC, "ip": "10.99.0.11", "fqdn": "vm1.t.test",
+        "mac": MAC, "ip": VM1_IP, "fqdn": "vm1.t.test",
         "power": [{"pdu": "q", "outlet": 1}], "console": "serial", "profile": "lab",
         "expect": {"cpus": 2, "persistentPaths": ["/persist/id"]},
         "requiredZone": "p90"}))

@@ -11,11 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-fn host(i: usize) -> serde_json::Value {
+/// Host `h<i>`'s address: 127.100.0.1, 127.100.0.2, … (all of 127/8 is
+/// local on Linux).
+fn ip(i: usize) -> String {
     let (a, b) = (i / 250, i % 250 + 1);
+    format!("127.{}.{}.{b}", 100 + a / 250, a % 250)
+}
+
+fn host(i: usize) -> serde_json::Value {
     serde_json::json!({
         "mac": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
-        "ip": format!("10.{}.{a}.{b}", 100 + i / 64000),
+        // Each agent speaks from its host's own address (a loopback alias):
+        // e2etd takes a run's agent requests from that address only.
+        "ip": ip(i),
         "fqdn": format!("h{i}.bench.test"),
         "power": [{"pdu": "p", "outlet": i + 1}],
         "console": "serial", "profile": "bench", "requiredZone": "p90",
@@ -71,6 +79,16 @@ fn request(port: u16, path: &str, token: &str, body: &[u8]) -> Arc<[u8]> {
         .into_bytes();
     r.extend_from_slice(body);
     r.into()
+}
+
+/// An agent's connection to e2etd on loopback, from its host's address.
+async fn connect(from: std::net::SocketAddr, port: u16) -> Result<Conn> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(from)
+        .with_context(|| format!("binding {from} (a loopback alias)"))?;
+    let s = sock.connect(([127, 0, 0, 1], port).into()).await?;
+    s.set_nodelay(true)?;
+    Ok(Conn::new(s))
 }
 
 /// A keep-alive connection to e2etd.
@@ -167,7 +185,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 pub fn run(bin: &Path, counts: &[usize], heartbeats: usize, concurrency: usize) -> Result<()> {
-    println!("agents: hello + facts (~{} KB) + {heartbeats} heartbeats each, {concurrency} requests in flight, real e2etd on loopback, SQLite WAL synchronous=FULL",
+    println!("agents: hello + facts (~{} KB) + {heartbeats} heartbeats each, {concurrency} agents in flight (one connection each, from its host's address), real e2etd on loopback, SQLite WAL synchronous=FULL",
             serde_json::to_string(&facts("x", "r", 0)?)?.len() / 1024);
     for &n in counts {
         one(bin, n, heartbeats, concurrency)?;
@@ -195,10 +213,9 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
                 .transition(&run, RunState::Provisioning, "bench")
                 .wait()?;
             let token = format!("token-{i}-{}", std::process::id());
-            store
-                .add_token(&run, &hex::encode(e2et_coordinator::api::sha256(&token)))
-                .wait()?;
-            tokens.push((run, token));
+            let hash = hex::encode(e2et_coordinator::api::sha256(&token));
+            store.issue_token(&run, 1, &hash, &ip(i)).wait()?;
+            tokens.push((run, token, ip(i)));
         }
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -244,17 +261,12 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            // The agents' side is a lean HTTP/1.1 client: keep-alive
-            // connections and requests written whole from bytes built before
+            // The agents' side is a lean HTTP/1.1 client: each agent has its
+            // own keep-alive connection from its host's address (as a real
+            // host would) and writes requests whole from bytes built before
             // the clock starts. The daemon's side is untouched (axum/hyper
             // parse and answer every request as from any agent); the client
             // only spends less of the two shared cores than reqwest would.
-            let pool = Arc::new(std::sync::Mutex::new(Vec::with_capacity(concurrency)));
-            for _ in 0..concurrency {
-                let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-                s.set_nodelay(true)?;
-                pool.lock().map_err(|_| anyhow::anyhow!("pool lock"))?.push(Conn::new(s));
-            }
             let sem = Arc::new(Semaphore::new(concurrency));
             let lat = Arc::new(std::sync::Mutex::new(Lat::default()));
             let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -263,7 +275,7 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
             // generator shares the two cores with e2etd, so every cycle it
             // spends measuring is one the daemon lacks.
             let mut work = Vec::with_capacity(n);
-            for (i, (run, token)) in tokens.into_iter().enumerate() {
+            for (i, (run, token, ip)) in tokens.into_iter().enumerate() {
                 let boot_id = format!("{i:08x}-0000-4000-8000-{i:012x}");
                 let hello = serde_json::to_vec(&HelloRequest {
                     run_id: run.clone(), boot_id: boot_id.clone(), hostname: format!("h{i}"),
@@ -271,7 +283,9 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
                 })?;
                 let f = serde_json::to_vec(&FactsRequest { run_id: run.clone(), boot_id: boot_id.clone(), facts: facts(&boot_id, &run, i)? })?;
                 let hb = serde_json::to_vec(&HeartbeatRequest { run_id: run.clone(), boot_id })?;
+                let from: std::net::SocketAddr = (ip.parse::<std::net::Ipv4Addr>()?, 0).into();
                 work.push((
+                    from,
                     request(port, "/api/v1/agent/hello", &token, &hello),
                     request(port, "/api/v1/agent/facts", &token, &f),
                     request(port, "/api/v1/agent/heartbeat", &token, &hb),
@@ -281,24 +295,9 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
             let gen0 = cpu_seconds(std::process::id()).unwrap_or(0.0);
             let t0 = Instant::now();
             let mut tasks = Vec::with_capacity(n);
-            for (hello, f, hb) in work {
-                let (pool, sem, lat, errors) = (pool.clone(), sem.clone(), lat.clone(), errors.clone());
+            for (from, hello, f, hb) in work {
+                let (sem, lat, errors) = (sem.clone(), lat.clone(), errors.clone());
                 tasks.push(tokio::spawn(async move {
-                    let timed = |req: Arc<[u8]>| {
-                        let (pool, sem) = (pool.clone(), sem.clone());
-                        async move {
-                            let _permit = sem.acquire().await.ok()?;
-                            // A permit guarantees a free connection.
-                            let mut conn = pool.lock().ok()?.pop()?;
-                            let t = Instant::now();
-                            let status = conn.exchange(&req).await;
-                            let ms = t.elapsed().as_secs_f64() * 1000.0;
-                            if let Ok(mut p) = pool.lock() {
-                                p.push(conn);
-                            }
-                            matches!(status, Ok(200..=299)).then_some(ms)
-                        }
-                    };
                     let record = |kind: u8, v: Option<f64>| match v {
                         Some(ms) => {
                             if let Ok(mut l) = lat.lock() {
@@ -307,10 +306,21 @@ fn one(bin: &Path, n: usize, heartbeats: usize, concurrency: usize) -> Result<()
                         }
                         None => { errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
                     };
-                    record(0, timed(hello).await);
-                    record(1, timed(f).await);
+                    let Ok(_permit) = sem.acquire().await else { return };
+                    let Ok(mut conn) = connect(from, port).await else {
+                        errors.fetch_add(2 + heartbeats, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    };
+                    let mut timed = async |req: &[u8]| {
+                        let t = Instant::now();
+                        let status = conn.exchange(req).await;
+                        let ms = t.elapsed().as_secs_f64() * 1000.0;
+                        matches!(status, Ok(200..=299)).then_some(ms)
+                    };
+                    record(0, timed(&hello).await);
+                    record(1, timed(&f).await);
                     for _ in 0..heartbeats {
-                        record(2, timed(hb.clone()).await);
+                        record(2, timed(&hb).await);
                     }
                 }));
             }

@@ -179,4 +179,34 @@ impl Lab {
         }
         Ok(Vm { serial })
     }
+
+    /// Another machine on the provisioning bridge: its own namespace
+    /// (`e2et<name><pid>`) and static address `cidr`, wired to br0 by a veth
+    /// pair. The lab's dnsmasq answers inventory MACs only, so it gets no
+    /// lease. Returns the namespace; it goes with the lab.
+    pub fn add_neighbour(&mut self, name: &str, cidr: &str) -> Result<String> {
+        let ns = format!("e2et{name}{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        sh(Command::new("ip").args(["netns", "add", &ns]))?;
+        self.neighbours.push(ns.clone());
+        let (inner, outer) = (format!("{name}0"), format!("v{name}0"));
+        sh(Command::new("ip").args([
+            "link", "add", &inner, "netns", &ns, "type", "veth", "peer", "name", &outer, "netns",
+            &self.ns,
+        ]))?;
+        for args in [
+            vec!["link", "set", &outer, "master", "br0"],
+            vec!["link", "set", &outer, "up"],
+        ] {
+            sh(Command::new("ip").args(["-n", &self.ns]).args(&args))?;
+        }
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec!["addr", "add", cidr, "dev", &inner],
+            vec!["link", "set", &inner, "up"],
+        ] {
+            sh(Command::new("ip").args(["-n", &ns]).args(&args))?;
+        }
+        Ok(ns)
+    }
 }
