@@ -230,9 +230,16 @@ impl Ctx {
         Ok(accepted)
     }
 
-    /// A transition: durably, then everywhere that follows runs.
-    pub async fn transition(&self, id: &str, to: RunState, note: &str) -> Result<u32, StoreError> {
-        let t = self.store.transition(id, to, note).await?;
+    /// A transition from `from` (refused with [`StoreError::Moved`] if the
+    /// run has left it meanwhile): durably, then everywhere that follows runs.
+    pub async fn transition(
+        &self,
+        id: &str,
+        from: RunState,
+        to: RunState,
+        note: &str,
+    ) -> Result<u32, StoreError> {
+        let t = self.store.transition_from(id, from, to, note).await?;
         if let Some((left, took)) = self.live.state(id, to) {
             self.metrics.step(left.as_str(), took);
         }

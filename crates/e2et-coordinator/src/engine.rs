@@ -5,6 +5,7 @@ use crate::ctx::Ctx;
 use crate::evidence::{add_engine_checks, engine_check};
 use crate::lifecycle::machine::{action_for, next, Action, Event};
 use crate::lifecycle::power::Work;
+use crate::live::Interrupt;
 use crate::store::{now, StoreError};
 use e2et_model::check::{Gate, Outcome};
 use e2et_model::inventory::HostSpec;
@@ -29,6 +30,7 @@ pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
             warn!(run = %r.id, "{why}");
             ctx.transition(
                 &r.id,
+                r.state,
                 next(r.mode, r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
                 &why,
             )
@@ -100,7 +102,13 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
             Action::AwaitHello(_) | Action::AwaitFacts(_) | Action::AwaitRevalidation(_) => {
                 tokio::select! {
                     ev = perform(ctx, run_id, run.mode, run.state, &run.spec) => ev?,
-                    reason = run.conflict.wait() => Event::Failed(reason),
+                    i = run.conflict.interrupted() => match i {
+                        Interrupt::Conflict(reason) => Event::Failed(reason),
+                        Interrupt::Left => {
+                            info!("the run was ended by another hand (a hold); not driving it further");
+                            return Ok(());
+                        }
+                    },
                 }
             }
             _ => perform(ctx, run_id, run.mode, run.state, &run.spec).await?,
@@ -127,7 +135,16 @@ async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
         if matches!(ev, Event::Failed(_) | Event::TimedOut(_)) {
             add_engine_checks(ctx, run_id, Some(&note), vec![]).await?;
         }
-        ctx.transition(run_id, to, &note).await?;
+        match ctx.transition(run_id, run.state, to, &note).await {
+            Ok(_) => {}
+            // An operator moved the run (a hold) while this step ran: the
+            // run is theirs now, and this task stops driving it.
+            Err(StoreError::Moved { actual, .. }) => {
+                warn!(%actual, "the run was moved meanwhile; not driving it further");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         info!(from = %run.state, to = %to, %note, "transition");
         ctx.crash_if(to.as_str());
     }

@@ -82,13 +82,23 @@ impl Contact {
 }
 
 /// Why a run's host has a conflicting claimant (lifecycle::claims), once:
-/// the first reason stands. The run's engine task waits on it beside its
-/// own waits, so a conflict ends a wait at once.
+/// the first reason stands; and whether the run left the engine's hands
+/// (someone else ended it: an operator's hold). The run's engine task waits
+/// on both beside its own waits, so either ends a wait at once.
 #[derive(Debug, Default)]
 pub struct Conflict {
     claimed: std::sync::atomic::AtomicBool,
     reason: std::sync::OnceLock<String>,
+    left: std::sync::atomic::AtomicBool,
     notify: tokio::sync::Notify,
+}
+
+/// What ended an engine wait from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupt {
+    Conflict(String),
+    /// The run reached a terminal state (or hold) by another hand.
+    Left,
 }
 
 impl Conflict {
@@ -109,14 +119,23 @@ impl Conflict {
         self.reason.get().map(String::as_str)
     }
 
-    /// Resolves with the reason once there is one.
-    pub async fn wait(&self) -> String {
+    /// The run left the view of runs in flight.
+    pub fn leave(&self) {
+        self.left.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves once there is a conflict or the run has left.
+    pub async fn interrupted(&self) -> Interrupt {
         loop {
             let n = self.notify.notified();
             tokio::pin!(n);
             n.as_mut().enable();
             if let Some(r) = self.reason.get() {
-                return r.clone();
+                return Interrupt::Conflict(r.clone());
+            }
+            if self.left.load(Ordering::SeqCst) {
+                return Interrupt::Left;
             }
             n.await;
         }
@@ -199,7 +218,9 @@ impl Live {
             .get(run_id)
             .map(|r| (r.state, now.saturating_duration_since(r.since)));
         if state.is_terminal() {
-            g.runs.remove(run_id);
+            if let Some(r) = g.runs.remove(run_id) {
+                r.conflict.leave();
+            }
             g.tokens.retain(|_, (r, _)| r != run_id);
         } else if let Some(r) = g.runs.get_mut(run_id) {
             r.state = state;

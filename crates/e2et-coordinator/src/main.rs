@@ -193,6 +193,32 @@ fn run() -> Result<()> {
     }
 }
 
+/// One e2etd per database: two would both drive the same runs (and switch
+/// their outlets). An exclusive lock on `<db>.lock`, taken before the store
+/// is opened and held while serving.
+fn lock_store(db: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the store lock {}", path.display()))?;
+    // SAFETY: flock on a file descriptor this function owns, open for the
+    // call's whole duration; it touches no memory.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    anyhow::ensure!(
+        rc == 0,
+        "another e2etd is serving {} (it holds {}): stop it first; one coordinator per database",
+        db.display(),
+        path.display()
+    );
+    Ok(f)
+}
+
 #[tokio::main]
 async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     let operator_token_sha256 = match &a.operator_token_file {
@@ -215,6 +241,8 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     if let Some(dir) = a.db.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    // Held until the process ends (a crash releases it with the process).
+    let _lock = lock_store(&a.db)?;
     let store = Store::open(&a.db).with_context(|| format!("opening {}", a.db.display()))?;
     let drivers = drivers::for_inventory(
         &inventory,

@@ -25,6 +25,15 @@ impl IntoResponse for ApiErr {
 
 impl From<StoreError> for ApiErr {
     fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::HostBusy { .. } => {
+                return ApiErr(StatusCode::CONFLICT, "host_busy", e.to_string())
+            }
+            StoreError::Moved { .. } => {
+                return ApiErr(StatusCode::CONFLICT, "moved", format!("{e}; retry"))
+            }
+            _ => {}
+        }
         warn!(error = %e, "store error");
         ApiErr(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
     }

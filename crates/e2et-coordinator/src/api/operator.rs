@@ -274,7 +274,7 @@ pub(super) async fn run_action(
         };
         ApiErr(code.0, code.1, e.to_string())
     })?;
-    app.ctx.transition(&id, to, &note).await?;
+    app.ctx.transition(&id, run.state, to, &note).await?;
     info!(run = %id, %action, reason = %r.reason, "operator action");
     let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::NOT_FOUND,

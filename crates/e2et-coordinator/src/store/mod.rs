@@ -28,6 +28,18 @@ pub enum StoreError {
     Commit(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("run {run} is in {actual}, no longer in {expected}")]
+    Moved {
+        run: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("host {host} already has run {run} in {state}")]
+    HostBusy {
+        host: String,
+        run: String,
+        state: String,
+    },
 }
 
 /// A write in its own savepoint: undone alone if it fails.
@@ -532,11 +544,46 @@ mod tests {
     }
 
     #[test]
+    fn one_run_per_host_and_guarded_transitions_are_decided_in_the_write() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.db")).unwrap();
+        s.create_run("a", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        let busy = s.create_run("b", "vm1", RunMode::Cold, "{}").wait();
+        assert!(
+            matches!(&busy, Err(StoreError::HostBusy { run, .. }) if run == "a"),
+            "{busy:?}"
+        );
+        assert!(s.run("b").unwrap().is_none(), "a refused run leaves no row");
+        // Another host is free.
+        s.create_run("c", "vm2", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+        s.transition_from("a", RunState::Queued, RunState::Failed, "x")
+            .wait()
+            .unwrap();
+        let moved = s
+            .transition_from("a", RunState::Queued, RunState::Holding, "y")
+            .wait();
+        assert!(matches!(moved, Err(StoreError::Moved { .. })), "{moved:?}");
+        assert_eq!(s.run("a").unwrap().unwrap().state, RunState::Failed);
+        // A failed run frees its host; a held one keeps it.
+        s.create_run("d", "vm1", RunMode::Cold, "{}")
+            .wait()
+            .unwrap();
+    }
+
+    #[test]
     fn history_pages_newest_first_without_reports() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.db")).unwrap();
+        // One run per host at a time: each ends before the next starts.
         for i in 0..5 {
             s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
+                .wait()
+                .unwrap();
+            s.transition(&format!("r{i}"), RunState::Failed, "x")
                 .wait()
                 .unwrap();
         }
@@ -559,6 +606,9 @@ mod tests {
         let s = Store::open(&d.path().join("s.db")).unwrap();
         for i in 0..3 {
             s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
+                .wait()
+                .unwrap();
+            s.transition(&format!("r{i}"), RunState::Failed, "x")
                 .wait()
                 .unwrap();
         }

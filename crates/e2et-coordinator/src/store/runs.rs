@@ -76,10 +76,23 @@ pub struct Transitioned {
 }
 
 impl Store {
+    /// Creates a run, unless its host has one in flight or held: the check
+    /// and the insert are one write, so two creations at once yield one run
+    /// ([`StoreError::HostBusy`] for the other).
     pub fn create_run(&self, id: &str, host: &str, mode: RunMode, spec_json: &str) -> Pending<()> {
         let t = now();
         let (id, host, spec_json) = (id.to_string(), host.to_string(), spec_json.to_string());
+        let free = states_sql(|s| s.is_terminal() && s != RunState::Holding);
         self.write(move |tx| {
+            let busy: Option<(String, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, state FROM runs WHERE host = ?1 AND state NOT IN ({free}) LIMIT 1"
+                ))?
+                .query_row([&host], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((run, state)) = busy {
+                return Err(StoreError::HostBusy { host, run, state });
+            }
             tx.prepare_cached(
                 "INSERT INTO runs(id, host, mode, state, spec_json, created_at, updated_at, note)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, 'created')",
@@ -96,6 +109,30 @@ impl Store {
 
     /// Persists a transition (durably); what the run was and is now.
     pub fn transition(&self, id: &str, to: RunState, note: &str) -> Pending<Transitioned> {
+        self.transition_guarded(id, None, to, note)
+    }
+
+    /// A transition from `from` only: if the run is in another state by the
+    /// time this write runs (an operator's hold beside the engine, or the
+    /// engine beside an operator), nothing is written and the answer is
+    /// [`StoreError::Moved`]. The check and the write are one.
+    pub fn transition_from(
+        &self,
+        id: &str,
+        from: RunState,
+        to: RunState,
+        note: &str,
+    ) -> Pending<Transitioned> {
+        self.transition_guarded(id, Some(from), to, note)
+    }
+
+    fn transition_guarded(
+        &self,
+        id: &str,
+        expect: Option<RunState>,
+        to: RunState,
+        note: &str,
+    ) -> Pending<Transitioned> {
         let t = now();
         let (id, note) = (id.to_string(), note.to_string());
         self.write(move |tx| {
@@ -115,6 +152,15 @@ impl Store {
                 })
                 .optional()?
                 .ok_or_else(|| StoreError::NoRun(id.clone()))?;
+            if let Some(want) = expect {
+                if from != want.as_str() {
+                    return Err(StoreError::Moved {
+                        run: id,
+                        expected: want.as_str().to_string(),
+                        actual: from,
+                    });
+                }
+            }
             let seq: u32 = tx
                 .prepare_cached(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM transitions WHERE run_id = ?1",
