@@ -14,6 +14,8 @@ pub enum DnsmasqError {
     Netmask(String),
     #[error("--subnet {subnet} has host bits set under --netmask {netmask}")]
     HostBits { subnet: String, netmask: String },
+    #[error("--{option} {value:?} holds a newline, a control character, a comma or a space: it would change dnsmasq's configuration")]
+    Unsafe { option: &'static str, value: String },
     #[error("host {host}: ip {ip:?} is not an IPv4 address")]
     HostIp { host: String, ip: String },
     #[error(
@@ -71,6 +73,25 @@ pub struct DnsmasqOptions {
 /// its `dhcp-host` matches no `dhcp-range` and the host never gets a lease.
 pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> Result<String, DnsmasqError> {
     let (subnet, netmask) = network(o)?;
+    // Each is written as one option's value: no line breaks, and none of
+    // the separators dnsmasq reads inside a value.
+    for (option, value) in [
+        ("interface", Some(&o.interface)),
+        ("public-url", Some(&o.public_url)),
+        ("tftp-root", o.tftp_root.as_ref()),
+        ("dhcp-log", o.dhcp_log.as_ref()),
+    ] {
+        if let Some(v) = value {
+            if v.chars()
+                .any(|c| c.is_control() || c == ',' || c.is_whitespace())
+            {
+                return Err(DnsmasqError::Unsafe {
+                    option,
+                    value: v.clone(),
+                });
+            }
+        }
+    }
     for (name, h) in &inv.hosts {
         let ip: Ipv4Addr = h.ip.parse().map_err(|_| DnsmasqError::HostIp {
             host: name.clone(),
@@ -209,6 +230,29 @@ mod tests {
             render(&inv, &options("lab", "255.255.255.0")).unwrap_err(),
             DnsmasqError::Subnet("lab".into())
         );
+    }
+
+    #[test]
+    fn an_option_that_would_add_a_line_is_refused_naming_it() {
+        let inv = inventory("10.99.0.11");
+        let mut o = options("10.99.0.0", "255.255.255.0");
+        o.interface = "br0\ndhcp-option=3,10.6.6.6".into();
+        assert!(matches!(
+            render(&inv, &o).unwrap_err(),
+            DnsmasqError::Unsafe {
+                option: "interface",
+                ..
+            }
+        ));
+        let mut o = options("10.99.0.0", "255.255.255.0");
+        o.tftp_root = Some("/srv/tftp,dhcp-option=3".into());
+        assert!(matches!(
+            render(&inv, &o).unwrap_err(),
+            DnsmasqError::Unsafe {
+                option: "tftp-root",
+                ..
+            }
+        ));
     }
 
     #[test]

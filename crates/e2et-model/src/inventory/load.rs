@@ -1,6 +1,54 @@
 //! Reading an inventory: parse, merge each host onto its profile, validate.
 use super::*;
 
+/// Every string (and key) holding a control character, by its JSON path.
+fn control_characters(v: &serde_json::Value, path: &str, errs: &mut Vec<InventoryError>) {
+    let bad = |s: &str| s.chars().find(|c| c.is_control());
+    let report = |errs: &mut Vec<InventoryError>, at: String, c: char| {
+        errs.push(err(
+            "inventory".into(),
+            &at,
+            format!(
+                "contains the control character U+{:04X}: newlines and control characters never reach dnsmasq's configuration, a file name or a terminal",
+                c as u32
+            ),
+        ))
+    };
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(c) = bad(s) {
+                report(errs, path.to_string(), c);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                control_characters(x, &format!("{path}[{i}]"), errs);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                let at = if path.is_empty() {
+                    k.escape_debug().to_string()
+                } else {
+                    format!("{path}.{}", k.escape_debug())
+                };
+                if let Some(c) = bad(k) {
+                    report(errs, format!("{at} (the name)"), c);
+                }
+                control_characters(x, &at, errs);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A DNS name: letters, digits, '-' and '.', no empty label.
+fn dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
 impl Inventory {
     /// Parses inventory JSON (as printed by
     /// `nix-instantiate --eval --strict --json hosts/inventory.nix`) and validates it.
@@ -18,6 +66,11 @@ impl Inventory {
             )]
         })?;
         let mut errs = Vec::new();
+        // Inventory strings reach dnsmasq's configuration, file names and
+        // operators' terminals: none may carry a newline or another control
+        // character (one line could add a dnsmasq option, one escape could
+        // rewrite a terminal).
+        control_characters(&doc, "", &mut errs);
         let Some(top) = doc.as_object() else {
             return Err(vec![err(
                 "inventory".into(),
@@ -149,6 +202,16 @@ impl Inventory {
                 format!("unsupported version {} (expected 1)", self.version),
             ));
         }
+        if !dns_name(&self.site.domain) {
+            errs.push(err(
+                "inventory".into(),
+                "site.domain",
+                format!(
+                    "{:?} is not a DNS domain (letters, digits, '-', dots between labels)",
+                    self.site.domain
+                ),
+            ));
+        }
         for (i, d) in self.site.dns_servers.iter().enumerate() {
             if d.parse::<std::net::IpAddr>().is_err() {
                 errs.push(err(
@@ -160,6 +223,19 @@ impl Inventory {
         }
         for (name, pdu) in &self.pdus {
             let subject = format!("pdu {name}");
+            // Its secrets are read from files named after it (pdu-<name>-auth).
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                errs.push(err(
+                    subject.clone(),
+                    "name",
+                    "PDU names use letters, digits, '-' and '_' only (they name credential files)"
+                        .into(),
+                ));
+            }
             if pdu.outlets == 0 {
                 errs.push(err(subject.clone(), "outlets", "must be at least 1".into()));
             }
@@ -228,7 +304,7 @@ impl Inventory {
                     }
                 }
             }
-            if !h.fqdn.contains('.') || h.fqdn.starts_with('.') || h.fqdn.ends_with('.') {
+            if !h.fqdn.contains('.') || !dns_name(&h.fqdn) {
                 errs.push(err(
                     subject.clone(),
                     "fqdn",

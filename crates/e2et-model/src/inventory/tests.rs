@@ -250,3 +250,47 @@ fn relative_persistent_path_is_refused() {
     let e = errors_of(v);
     assert_eq!(e[0].field, "expect.persistentPaths[0]");
 }
+
+#[test]
+fn control_characters_never_reach_a_config_file_or_a_terminal() {
+    let mut v = sample();
+    // One line more in dnsmasq's configuration, via the site's name.
+    v["site"]["name"] = "lab\ndhcp-option=3,10.6.6.6".into();
+    // A terminal escape in a host's console path.
+    v["hosts"]["a"]["console"] = "serial\u{1b}]2;owned\u{7}".into();
+    // In a key, too.
+    v["profiles"]["la\rb"] = serde_json::json!({});
+    let e = errors_of(v);
+    let at = |f: &str| {
+        e.iter()
+            .find(|x| x.field == f)
+            .unwrap_or_else(|| panic!("no error at {f}: {e:?}"))
+    };
+    assert!(at("site.name").problem.contains("U+000A"), "{e:?}");
+    assert!(at("hosts.a.console").problem.contains("U+001B"), "{e:?}");
+    assert!(
+        at("profiles.la\\rb (the name)").problem.contains("U+000D"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn names_that_become_file_names_or_dns_names_are_checked() {
+    let mut v = sample();
+    let p1 = v["pdus"]["p1"].clone();
+    v["pdus"]["../../etc/shadow"] = p1;
+    v["site"]["domain"] = "lab test".into();
+    v["hosts"]["a"]["fqdn"] = "a.lab.test;reboot".into();
+    let e = errors_of(v);
+    let fields: Vec<(&str, &str)> = e
+        .iter()
+        .map(|x| (x.subject.as_str(), x.field.as_str()))
+        .collect();
+    for want in [
+        ("pdu ../../etc/shadow", "name"),
+        ("inventory", "site.domain"),
+        ("host a", "fqdn"),
+    ] {
+        assert!(fields.contains(&want), "{want:?} not in {fields:?}");
+    }
+}
