@@ -189,9 +189,21 @@ in
       default = null;
       example = "/var/lib/e2et-secrets/e2et-operator-token";
       description = ''
-        File holding the operator API bearer token, passed to the service as a
-        systemd credential. Must not be in the Nix store. Without it the
-        operator API is open: acceptable only on a closed lab network.
+        File holding the operator API bearer token (at least 32 bytes, e.g.
+        `openssl rand -hex 32`), passed to the service as a systemd
+        credential. Must not be in the Nix store. Required unless
+        `insecureOpenOperatorApi` is set.
+      '';
+    };
+
+    insecureOpenOperatorApi = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Serve the operator API without a token: anyone who reaches e2etd may
+        create runs (which switch outlets) and release hosts. Only for a lab
+        on a closed network; e2etd logs it loudly at start. Exclusive with
+        `operatorTokenFile`.
       '';
     };
 
@@ -356,6 +368,10 @@ in
 
     assertions = [
       {
+        assertion = (cfg.operatorTokenFile != null) != cfg.insecureOpenOperatorApi;
+        message = "services.e2et.coordinator: set operatorTokenFile (e2etd serves no operator API without a token), or, for a lab on a closed network only, insecureOpenOperatorApi = true; not both.";
+      }
+      {
         assertion = lib.all (f: !(isStorePath f)) secretFiles;
         message = "services.e2et.coordinator: operatorTokenFile, the pduCredentials files, agentEnrolmentKeyFiles, bmcPasswordFiles and notification secretFiles must not be in the Nix store (it is world-readable); point them at files outside it, e.g. under /var/lib/e2et-secrets.";
       }
@@ -445,6 +461,7 @@ in
             "--operator-token-file"
             "%d/operator-token"
           ]
+          ++ lib.optional cfg.insecureOpenOperatorApi "--insecure-open-operator-api"
           ++ lib.optionals (cfg.notifications != [ ]) [
             "--notify-config"
             "${notifyConfig}"

@@ -27,6 +27,10 @@ rec {
   snmpUser = "e2et-shaaes";
   snmpAuth = "sha-auth-pass";
   snmpPriv = "sha-priv-pass";
+  # The coordinator's operator token (at least 32 bytes; e2etd refuses to
+  # serve without one), and where the test script's CLI reads it.
+  operatorToken = "vmtest-operator-token-0123456789abcdef";
+  operatorTokenFile = "/var/lib/e2et-test-secrets/operator-token";
 
   inventory = {
     version = 1;
@@ -95,6 +99,7 @@ rec {
         install -d -m 0700 /var/lib/e2et-test-secrets
         printf '%s' '${snmpAuth}' > /var/lib/e2et-test-secrets/pdu-rack-auth
         printf '%s' '${snmpPriv}' > /var/lib/e2et-test-secrets/pdu-rack-priv
+        printf '%s' '${operatorToken}' > ${operatorTokenFile}
       '';
     };
   };
@@ -127,6 +132,7 @@ rec {
           authPasswordFile = "/var/lib/e2et-test-secrets/pdu-rack-auth";
           privPasswordFile = "/var/lib/e2et-test-secrets/pdu-rack-priv";
         };
+        inherit operatorTokenFile;
       };
       services.e2et.netbootServer = {
         enable = true;

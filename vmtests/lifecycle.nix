@@ -37,7 +37,7 @@ pkgs.testers.runNixOSTest {
         assert "no active run" in script, script
 
     with subtest("cold run: power on, netboot, validate, power cycle, revalidate"):
-        coordinator.succeed("e2et --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
+        coordinator.succeed("e2et --token-file ${common.operatorTokenFile} --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
         run_log = follow_outlet(client)
         print(run_log)
         assert "verdict=passed" in run_log, run_log
@@ -46,13 +46,13 @@ pkgs.testers.runNixOSTest {
         found = re.search(r"run=(\S+)", run_log)
         assert found is not None, run_log
         run = found.group(1)
-        report = json.loads(coordinator.succeed(f"e2et --server http://${common.coordinatorIp}:8080 report {run} --format json"))
+        report = json.loads(coordinator.succeed(f"e2et --token-file ${common.operatorTokenFile} --server http://${common.coordinatorIp}:8080 report {run} --format json"))
         lc = report["lifecycle"]
         assert (lc["provisionings"], lc["power_cycles"], lc["boots"], lc["validations"]) == (1, 1, 2, 2), lc
         ids = [v["boot_id"] for v in report["validations"]]
         assert len(set(ids)) == 2, ids
         steps = [(s["action"], s["observed"]) for s in report["run"]["power_steps"]]
         assert ("off", "off") in steps and ("on", "on") in steps, steps
-        coordinator.succeed(f"e2et --server http://${common.coordinatorIp}:8080 report {run} --format junit | grep -q '<testsuites'")
+        coordinator.succeed(f"e2et --token-file ${common.operatorTokenFile} --server http://${common.coordinatorIp}:8080 report {run} --format junit | grep -q '<testsuites'")
   '';
 }

@@ -54,14 +54,14 @@ pkgs.testers.runNixOSTest {
     client = create_machine(${builtins.toJSON (common.clientStartCommand { })}, name="client")
 
     with subtest("the netboot-only host loses its state across the cycle and is not passed"):
-        coordinator.succeed("e2et --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
+        coordinator.succeed("e2et --token-file ${common.operatorTokenFile} --server http://${common.coordinatorIp}:8080 run client > /tmp/run.log 2>&1 &")
         run_log = follow_outlet(client)
         print(run_log)
         assert "verdict=passed" not in run_log, run_log
         found = re.search(r"run=(\S+)", run_log)
         assert found is not None, run_log
         run = found.group(1)
-        report = json.loads(coordinator.succeed(f"e2et --server http://${common.coordinatorIp}:8080 report {run} --format json"))
+        report = json.loads(coordinator.succeed(f"e2et --token-file ${common.operatorTokenFile} --server http://${common.coordinatorIp}:8080 report {run} --format json"))
         check = [c for c in report["run_checks"] if c["id"] == "storage.persistent.unchanged:${statePath}"][0]
         assert check["outcome"]["status"] == "fail", check
         assert "${statePath}" in check["evidence"] and check["evidence"].count("sha256:") == 2, check

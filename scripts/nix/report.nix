@@ -203,6 +203,7 @@ in
               artifacts = "/var/lib/e2et-netboot";
               dhcp.subnet = "10.99.0.0";
               bmcPasswordFiles.k10 = "/var/lib/e2et-secrets/k10-bmc";
+              operatorTokenFile = "/var/lib/e2et-secrets/e2et-operator-token";
             };
             fileSystems."/" = {
               device = "/dev/disk/by-label/nixos";

@@ -50,10 +50,16 @@ struct ServeArgs {
     /// Extra kernel command line for the netboot image.
     #[arg(long, default_value = "console=ttyS0,115200")]
     cmdline: String,
-    /// File holding the operator bearer token (systemd credential). Without it
-    /// the operator API is open: use only on a closed lab network.
+    /// File holding the operator bearer token (systemd credential), at
+    /// least 32 bytes (`openssl rand -hex 32`). Required, unless
+    /// --insecure-open-operator-api.
     #[arg(long, env = "E2ET_OPERATOR_TOKEN_FILE")]
     operator_token_file: Option<PathBuf>,
+    /// Serve the operator API without a token: anyone who reaches e2etd may
+    /// create runs (which switch outlets) and release hosts. Only for a lab
+    /// on a closed network; logged loudly at start.
+    #[arg(long, conflicts_with = "operator_token_file")]
+    insecure_open_operator_api: bool,
     /// Notification targets (JSON: ntfy, webhook, smtp; see docs/operator-guide.md);
     /// their secrets are read from the credentials directory.
     #[arg(long, env = "E2ET_NOTIFY_CONFIG")]
@@ -219,24 +225,33 @@ fn lock_store(db: &std::path::Path) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// The shortest operator token e2etd accepts, in bytes.
+const MIN_OPERATOR_TOKEN: usize = 32;
+
 #[tokio::main]
 async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
-    let operator_token_sha256 = match &a.operator_token_file {
-        Some(p) => {
+    let operator_token_sha256 = match (&a.operator_token_file, a.insecure_open_operator_api) {
+        (Some(p), _) => {
             let t = std::fs::read_to_string(p)
                 .with_context(|| format!("reading operator token file {}", p.display()))?;
             let t = t.trim();
             anyhow::ensure!(
-                !t.is_empty(),
-                "operator token file {} is empty",
-                p.display()
+                t.len() >= MIN_OPERATOR_TOKEN,
+                "the operator token in {} is {} bytes; it must be at least {MIN_OPERATOR_TOKEN} (e.g. `openssl rand -hex 32`)",
+                p.display(),
+                t.len()
             );
             Some(sha256(t))
         }
-        None => {
-            tracing::warn!("no --operator-token-file: the operator API is open");
+        (None, true) => {
+            tracing::error!(
+                "--insecure-open-operator-api: the operator API is OPEN; anyone who reaches this e2etd may create runs, switch outlets and release hosts"
+            );
             None
         }
+        (None, false) => anyhow::bail!(
+            "no operator token: pass --operator-token-file FILE (a secret of at least {MIN_OPERATOR_TOKEN} bytes), or --insecure-open-operator-api for a lab on a closed network"
+        ),
     };
     if let Some(dir) = a.db.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -51,11 +51,27 @@ async fn cold_lifecycle_through_the_real_daemon() {
     assert_eq!(err.code, "unknown_host");
     let r = c
         .post(format!("{}/api/v1/runs", e.url))
+        .header("content-type", "application/json")
         .body("{\"hots\": 1}")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // A cross-site form cannot create a run: writes take JSON only.
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = c
+            .post(format!("{}/api/v1/runs", e.url))
+            .header("content-type", ct)
+            .body("{\"host\": \"vm1\"}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415, "{ct}");
+    }
 
     // The event stream is open before the run exists.
     let stream = events(&c, &e.url, None).await;

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("pdu")).unwrap();
-    std::fs::write(d.path().join("token"), "s3cret-token\n").unwrap();
+    std::fs::write(
+        d.path().join("token"),
+        "s3cret-token-of-at-least-32-bytes\n",
+    )
+    .unwrap();
     let tf = d.path().join("token").display().to_string();
     let e = start_with(d.path(), false, &["--operator-token-file", &tf]);
     let c = reqwest::Client::builder()
@@ -23,7 +27,7 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
     assert_eq!(c.get(&runs).send().await.unwrap().status(), 401);
     let ok = c
         .get(&runs)
-        .bearer_auth("s3cret-token")
+        .bearer_auth("s3cret-token-of-at-least-32-bytes")
         .send()
         .await
         .unwrap();
@@ -39,7 +43,7 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
             .send()
     };
     assert_eq!(login("nope").await.unwrap().status(), 401);
-    let r = login("s3cret-token").await.unwrap();
+    let r = login("s3cret-token-of-at-least-32-bytes").await.unwrap();
     assert_eq!(r.status(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
@@ -60,14 +64,14 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
     assert_eq!(r.status(), 401, "the cookie never writes");
     let r = c
         .get(format!("{runs}?limit=0"))
-        .bearer_auth("s3cret-token")
+        .bearer_auth("s3cret-token-of-at-least-32-bytes")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = c
         .get(format!("{runs}?limt=3"))
-        .bearer_auth("s3cret-token")
+        .bearer_auth("s3cret-token-of-at-least-32-bytes")
         .send()
         .await
         .unwrap();
@@ -181,4 +185,77 @@ async fn the_boot_request_log_expires_and_the_history_stays() {
     );
     assert_eq!(count("SELECT COUNT(*) FROM runs"), 1, "history stays");
     assert_eq!(count("SELECT COUNT(*) FROM transitions"), 2);
+}
+
+/// `e2etd serve` with `extra`; it must exit (within 20 s): its status and
+/// what it logged.
+fn serve_exits(dir: &std::path::Path, extra: &[&str]) -> (bool, String) {
+    std::fs::write(dir.join("inv.json"), inventory(dir, false).to_string()).unwrap();
+    std::fs::create_dir_all(dir.join("art")).unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("e2etd"))
+        .arg("--inventory")
+        .arg(dir.join("inv.json"))
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+        .arg("--db")
+        .arg(dir.join("e2et.db"))
+        .arg("--artifacts")
+        .arg(dir.join("art"))
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("e2etd serve {extra:?} kept serving");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (st.success(), err)
+}
+
+#[test]
+fn e2etd_refuses_to_serve_an_open_or_weakly_guarded_operator_api() {
+    let d = tempfile::tempdir().unwrap();
+    let (ok, err) = serve_exits(d.path(), &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("no operator token") && err.contains("--insecure-open-operator-api"),
+        "{err}"
+    );
+    std::fs::write(d.path().join("short"), "hunter2\n").unwrap();
+    let short = d.path().join("short").display().to_string();
+    let (ok, err) = serve_exits(d.path(), &["--operator-token-file", &short]);
+    assert!(!ok);
+    assert!(
+        err.contains("7 bytes") && err.contains("at least 32"),
+        "{err}"
+    );
+    // Both at once is a contradiction, not a choice.
+    let (ok, err) = serve_exits(
+        d.path(),
+        &[
+            "--operator-token-file",
+            &short,
+            "--insecure-open-operator-api",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("cannot be used with"), "{err}");
 }

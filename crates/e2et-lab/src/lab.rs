@@ -121,6 +121,11 @@ impl Lab {
         let etc = Path::new("/etc/netns").join(&lab.ns);
         std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
         std::fs::write(etc.join("resolv.conf"), format!("nameserver {BRIDGE_IP}\n"))?;
+        // The lab's operator token: e2etd serves no operator API without one,
+        // and the CLI sends it.
+        let mut raw = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut raw)?;
+        write_secret(&lab.operator_token(), &hex::encode(raw))?;
         Ok(lab)
     }
 
@@ -353,6 +358,8 @@ impl Lab {
             .args(["--soft-off-grace-s", "3"])
             .arg("--credentials-dir")
             .arg(self.dir.join("creds"))
+            .arg("--operator-token-file")
+            .arg(self.operator_token())
             .args(["--poll-interval-ms", "250", "--step-timeout-s", "20"]);
         if let Some(p) = crash_after {
             c.args(["--crash-after", p]);
@@ -388,8 +395,15 @@ impl Lab {
     /// The operator CLI, run inside the namespace against the lab's coordinator.
     pub fn cli(&self) -> Command {
         let mut c = self.cmd(self.bin.join("e2et"));
-        c.args(["--server", &coordinator_url()]);
+        c.args(["--server", &coordinator_url()])
+            .arg("--token-file")
+            .arg(self.operator_token());
         c
+    }
+
+    /// The file holding the lab e2etd's operator token.
+    pub fn operator_token(&self) -> PathBuf {
+        self.dir.join("operator-token")
     }
 
     /// Runs a CLI command, echoing its output lines as they come and handing

@@ -156,6 +156,26 @@ pub(super) async fn bind(app: &App, call: &AgentCall, run_id: &str, boot_id: &st
     }
 }
 
+/// Operator writes carry JSON: a cross-site form (text/plain,
+/// application/x-www-form-urlencoded, multipart) cannot create runs or
+/// release hosts, whatever a browser sends along.
+pub(super) fn json_write(h: &HeaderMap) -> R<()> {
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiErr(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            format!("writes take Content-Type: application/json, not {ct:?}"),
+        ))
+    }
+}
+
 pub(super) fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {
     check_operator(app, bearer(h))
 }

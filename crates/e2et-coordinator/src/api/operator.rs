@@ -54,6 +54,7 @@ pub(super) async fn create_run(
     body: axum::body::Bytes,
 ) -> R<(StatusCode, Json<RunView>)> {
     operator_auth(&app, &h)?;
+    json_write(&h)?;
     let req: CreateRunRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr(
             StatusCode::BAD_REQUEST,
@@ -248,6 +249,7 @@ pub(super) async fn run_action(
 ) -> R<Json<RunView>> {
     use crate::lifecycle::operator::{self, OperatorAction, Refused};
     operator_auth(&app, &h)?;
+    json_write(&h)?;
     let r: ActionRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr(
             StatusCode::BAD_REQUEST,

@@ -156,6 +156,8 @@ pub fn start_inv(dir: &Path, inv: Value, extra: &[&str]) -> Daemon {
                 .filter(|(f, _)| !extra.contains(f))
                 .flat_map(|(f, v)| [*f, *v]),
         )
+        // The tests' operator API is open unless a test gives a token.
+        .args((!extra.contains(&"--operator-token-file")).then_some("--insecure-open-operator-api"))
         .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("e2etd-{port}.log"))).unwrap())
