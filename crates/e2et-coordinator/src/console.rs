@@ -488,7 +488,7 @@ fn last_line_of(p: &std::path::Path) -> Option<String> {
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
-    last_printable_line(&text)
+    last_printable_line(&e2et_model::redact::tokens(&text))
 }
 
 /// What ipmitool prints when its SOL session is up: the console's path, not

@@ -362,6 +362,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             operator_token_sha256,
             credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
         },
+        session: e2et_coordinator::api::Session::new(),
     });
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await

@@ -187,6 +187,28 @@ async fn cold_lifecycle_through_the_real_daemon() {
     let (kind, _) = next_sse(r).await;
     assert_eq!(kind, "resync", "an id from another coordinator start");
 
+    // The boots' tokens are on their cmdlines (hello, facts): nothing
+    // anyone reads carries them.
+    for f in ReportFormat::ALL.iter().map(|f| f.file_name()) {
+        let text = c
+            .get(format!("{}/api/v1/runs/{run}/{f}", e.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains(&t1) && !text.contains(&t2), "{f}: {text}");
+    }
+    let view = c
+        .get(format!("{}/api/v1/runs/{run}", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!view.contains(&t1) && !view.contains(&t2), "{view}");
     let rep: e2et_model::Report = c
         .get(format!("{}/api/v1/runs/{run}/report.json", e.url))
         .send()

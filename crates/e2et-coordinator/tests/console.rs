@@ -73,7 +73,9 @@ async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_free
         while let Ok((mut s, _)) = serial.accept().await {
             tokio::spawn(async move {
                 for i in 0.. {
-                    let line = format!("serial line {i}: Linux version 6.1\r\n");
+                    let line = format!(
+                        "serial line {i}: Linux version 6.1\r\nKernel command line: e2et.run=r e2et.token=deadbeef0123456789\r\n"
+                    );
                     if s.write_all(line.as_bytes()).await.is_err() {
                         return;
                     }
@@ -171,6 +173,11 @@ async fn a_console_behind_ipmi_sol_is_kept_through_ipmitool_and_its_session_free
     assert!(
         !text.contains(BMC_PASSWORD),
         "the password is in the console log"
+    );
+    // The kernel prints its command line: the run's token is never served.
+    assert!(
+        text.contains("e2et.token=<redacted>") && !text.contains("deadbeef0123456789"),
+        "{text}"
     );
     // The run ends (no agent ever says hello); the capture closes its session
     // so the BMC's payload is free for the next person.

@@ -74,6 +74,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
             operator_token_sha256: None,
             credentials_dir: Some(dir.join("creds")),
         },
+        session: Default::default(),
     }))
 }
 

@@ -76,6 +76,46 @@ async fn the_operator_token_guards_writes_and_a_browser_cookie_only_reads() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "an unknown query parameter is named");
+    // A restart makes every earlier cookie worthless: it was this process's.
+    drop(e);
+    let e = start_with(d.path(), false, &["--operator-token-file", &tf]);
+    wait_up(&c, &e.url).await;
+    let runs = format!("{}/api/v1/runs", e.url);
+    let r = c.get(&runs).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a cookie from before the restart reads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_limited_per_address() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pdu")).unwrap();
+    let token = "s3cret-token-of-at-least-32-bytes";
+    std::fs::write(d.path().join("token"), token).unwrap();
+    let tf = d.path().join("token").display().to_string();
+    let e = start_with(d.path(), false, &["--operator-token-file", &tf]);
+    let guesser = client_from("127.0.0.77");
+    wait_up(&guesser, &e.url).await;
+    let login = |c: &reqwest::Client, t: &str| {
+        c.post(format!("{}/login", e.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={t}"))
+            .send()
+    };
+    for i in 0..5 {
+        let r = login(&guesser, &format!("guess-{i}")).await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // The sixth attempt in the minute is refused, even with the right token.
+    let r = login(&guesser, token).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    // Another address is not held up by it.
+    let other = reqwest::Client::builder()
+        .local_address(VM1_IP.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(login(&other, token).await.unwrap().status(), 303);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ pub mod expect;
 pub mod facts;
 pub mod inventory;
 pub mod names;
+pub mod redact;
 pub mod report;
 pub mod run;
 

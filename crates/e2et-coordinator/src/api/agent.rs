@@ -71,8 +71,13 @@ pub(super) async fn hello(
                     ),
                 ));
             }
+            // Stored and shown without the token (e2et_model::redact).
             app.ctx
-                .add_boot(&req.run_id, &req.boot_id, &req.cmdline)
+                .add_boot(
+                    &req.run_id,
+                    &req.boot_id,
+                    &e2et_model::redact::tokens(&req.cmdline),
+                )
                 .await?
                 .0
         }
@@ -139,8 +144,11 @@ pub(super) async fn facts(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
-    Json(req): Json<FactsRequest>,
+    Json(mut req): Json<FactsRequest>,
 ) -> R<Json<FactsResponse>> {
+    // The facts are stored, scored and reported without the run's token.
+    req.facts.first_boot.cmdline =
+        e2et_model::redact::tokens(&req.facts.first_boot.cmdline).into_owned();
     let call = agent_auth(&app, &h, peer.ip(), &req.run_id).await?;
     let Binding::Bound(seq) = bind(&app, &call, &req.run_id, &req.boot_id).await? else {
         return Err(ApiErr(

@@ -180,21 +180,89 @@ pub(super) fn operator_auth(app: &App, h: &HeaderMap) -> R<()> {
     check_operator(app, bearer(h))
 }
 
-/// Reads (runs, reports, hosts) also take the token from the `e2et_operator`
-/// cookie `/login` sets, so the dashboard's report links work in a browser.
+/// Reads (runs, reports, hosts) also take the `e2et_operator` cookie
+/// `/login` sets, so the dashboard's report links work in a browser.
 /// Writes need the bearer header: a cookie rides along cross-site requests.
 pub(super) fn operator_read_auth(app: &App, h: &HeaderMap) -> R<()> {
     if app.cfg.operator_token_sha256.is_some() && bearer(h).is_none() {
         if let Some(c) = operator_cookie(h) {
-            return check_digest(app, c);
+            return if app.session.cookie_ok(c) {
+                Ok(())
+            } else {
+                Err(ApiErr(
+                    StatusCode::UNAUTHORIZED,
+                    "operator_token",
+                    "the sign-in cookie is not this coordinator's (it restarted?): sign in again at /login".into(),
+                ))
+            };
         }
     }
     operator_auth(app, h)
 }
 
-/// The cookie holds the token's sha256 (hex), not the token: a leaked cookie
-/// reads, but never writes.
+/// The cookie holds a random value of this e2etd process, never the token
+/// or anything derived from it: a leaked cookie reads until the next
+/// restart, and never writes.
 pub(super) const OPERATOR_COOKIE: &str = "e2et_operator";
+
+/// Sign-in attempts per address and window.
+const LOGIN_ATTEMPTS: u32 = 5;
+const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Addresses tracked at once; beyond it (after forgetting expired ones),
+/// sign-in is refused rather than the table grown.
+const LOGIN_TRACKED: usize = 4096;
+
+/// The dashboard's sign-in state: the read cookie's value, random at every
+/// start of e2etd (a cookie from before a restart reads nothing), and the
+/// sign-in attempts per address.
+pub struct Session {
+    read_cookie: [u8; 32],
+    attempts: std::sync::Mutex<std::collections::HashMap<IpAddr, (std::time::Instant, u32)>>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+impl Session {
+    pub fn new() -> Session {
+        let mut read_cookie = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut read_cookie);
+        Session {
+            read_cookie,
+            attempts: Default::default(),
+        }
+    }
+
+    pub(super) fn cookie_value(&self) -> String {
+        hex::encode(self.read_cookie)
+    }
+
+    pub(super) fn cookie_ok(&self, got: [u8; 32]) -> bool {
+        got.ct_eq(&self.read_cookie).into()
+    }
+
+    /// Counts a sign-in attempt from `ip`: `false` once it is over
+    /// LOGIN_ATTEMPTS in LOGIN_WINDOW.
+    pub(super) fn attempt(&self, ip: IpAddr) -> bool {
+        let mut m = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if m.len() >= LOGIN_TRACKED {
+            m.retain(|_, (t, _)| now.duration_since(*t) < LOGIN_WINDOW);
+            if m.len() >= LOGIN_TRACKED && !m.contains_key(&ip) {
+                return false;
+            }
+        }
+        let e = m.entry(ip).or_insert((now, 0));
+        if now.duration_since(e.0) >= LOGIN_WINDOW {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= LOGIN_ATTEMPTS
+    }
+}
 
 pub(super) fn operator_cookie(h: &HeaderMap) -> Option<[u8; 32]> {
     h.get_all(header::COOKIE)

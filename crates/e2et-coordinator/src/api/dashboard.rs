@@ -3,7 +3,7 @@
 use super::auth::*;
 use super::error::{ApiErr, R};
 use super::Shared;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tracing::warn;
@@ -237,7 +237,21 @@ pub(super) async fn login_form(State(app): State<Shared>) -> Response {
 
 /// `POST /login` (form `token=...`): on the right token, a cookie for reads
 /// (HttpOnly, SameSite=Strict; Secure behind https) and back to `/`.
-pub(super) async fn login(State(app): State<Shared>, body: axum::body::Bytes) -> Response {
+/// At most 5 attempts per address a minute (429 beyond).
+pub(super) async fn login(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !app.session.attempt(peer.ip()) {
+        warn!(peer = %peer.ip(), "too many dashboard sign-in attempts");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "too many sign-in attempts from this address: wait a minute\n",
+        )
+            .into_response();
+    }
     #[derive(serde::Deserialize)]
     struct Form {
         token: String,
@@ -273,7 +287,7 @@ pub(super) async fn login(State(app): State<Shared>, body: axum::body::Bytes) ->
                 header::SET_COOKIE,
                 format!(
                     "{OPERATOR_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                    hex::encode(sha256(token.trim()))
+                    app.session.cookie_value()
                 ),
             ),
             (header::LOCATION, "/".to_string()),

@@ -14,7 +14,7 @@ mod error;
 mod operator;
 
 use crate::ctx::Ctx;
-pub use auth::sha256;
+pub use auth::{sha256, Session};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -39,6 +39,8 @@ pub struct AppConfig {
 pub struct App {
     pub ctx: Arc<Ctx>,
     pub cfg: AppConfig,
+    /// The dashboard's sign-in (read cookie, attempts).
+    pub session: Session,
 }
 
 type Shared = Arc<App>;

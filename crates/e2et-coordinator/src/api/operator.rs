@@ -235,6 +235,8 @@ pub(super) fn console_log(app: &App, id: &str) -> R<Response> {
             path.display()
         ))
     })?;
+    // The kernel prints its command line, token included: never served.
+    let bytes = e2et_model::redact::token_bytes(&bytes);
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response())
 }
 

@@ -355,16 +355,10 @@ pub async fn agent_boot(
     ram_kib: u64,
 ) -> u32 {
     let cmdline = format!("console=ttyS0 e2et.run={run} e2et.token={token}");
-    let (hello, r) = hello_facts(
-        c,
-        url,
-        run,
-        token,
-        boot_id,
-        &cmdline,
-        facts(boot_id, run, ram_kib),
-    )
-    .await;
+    // The probe reads /proc/cmdline: the token is in the facts too.
+    let mut f = facts(boot_id, run, ram_kib);
+    f.first_boot.cmdline = cmdline.clone();
+    let (hello, r) = hello_facts(c, url, run, token, boot_id, &cmdline, f).await;
     assert_eq!(
         hello.probe.persistent_paths,
         vec!["/persist/id".to_string()]
