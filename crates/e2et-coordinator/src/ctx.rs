@@ -42,6 +42,9 @@ pub struct EngineConfig {
     /// after persisting the transition into this state, or right after writing
     /// the intent of this power action (`intent:off`), before its side effect.
     pub crash_after: Option<String>,
+    /// Test hook (hidden flag): the intent of this power action cannot be
+    /// recorded (the command must then not be sent).
+    pub fail_intent: Option<String>,
     /// Runs driven at once; more wait in `queued` for a slot.
     pub max_runs: usize,
 }
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             soft_off_grace: Duration::from_secs(10),
             poll: Poll::default(),
             crash_after: None,
+            fail_intent: None,
             max_runs: 64,
         }
     }

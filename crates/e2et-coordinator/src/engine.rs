@@ -13,7 +13,7 @@ use e2et_model::{RunMode, RunState};
 use e2et_score::{boot_checks, score_validation, BootContext};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{error, info, warn};
 
 /// Restart recovery: decides, for each unfinished run, whether it can resume.
 /// A run whose power action may have happened without its outcome being
@@ -42,40 +42,9 @@ pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     Ok(resume)
 }
 
-pub fn spawn(ctx: Arc<Ctx>, run_id: String) {
-    let host = ctx
-        .store
-        .run(&run_id)
-        .ok()
-        .flatten()
-        .map(|r| r.host)
-        .unwrap_or_default();
-    let span = info_span!("run", run = %run_id, host = %host);
-    tokio::spawn(
-        async move {
-            let slots = ctx.slots.clone();
-            let _slot = match slots.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    info!(
-                        max = ctx.cfg.max_runs,
-                        "every run slot is taken: waiting in queue"
-                    );
-                    match slots.acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    }
-                }
-            };
-            if let Err(e) = drive(&ctx, &run_id).await {
-                error!(error = %e, "engine stopped on a store error");
-            }
-        }
-        .instrument(span),
-    );
-}
-
-async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
+/// Walks one run to its end (or until another hand ends it); its task is
+/// [`crate::supervisor::spawn`]'s.
+pub(crate) async fn drive(ctx: &Arc<Ctx>, run_id: &str) -> Result<(), StoreError> {
     loop {
         // A run in flight is in the live view; one that left it has ended.
         let Some(run) = ctx.live.get(run_id) else {

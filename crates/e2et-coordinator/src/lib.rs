@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod notify;
 pub mod power;
 pub mod store;
+pub mod supervisor;

@@ -6,8 +6,8 @@ use e2et_coordinator::api::{router, sha256, App, AppConfig};
 use e2et_coordinator::console::ConsoleConfig;
 use e2et_coordinator::ctx::{Ctx, Edges, EngineConfig};
 use e2et_coordinator::dnsmasq::{self, DnsmasqOptions};
-use e2et_coordinator::engine;
 use e2et_coordinator::store::Store;
+use e2et_coordinator::{engine, supervisor};
 use e2et_pdu::drivers::{self, Credentials};
 use e2et_pdu::Poll;
 use std::net::SocketAddr;
@@ -107,6 +107,10 @@ struct ServeArgs {
     /// the intent of a power action (`intent:off`), as kill -9 would.
     #[arg(long, hide = true)]
     crash_after: Option<String>,
+    /// Test hook: the intent of this power action (`on`, `off`,
+    /// `soft_off`) cannot be recorded, as if the store's disk were full.
+    #[arg(long, hide = true)]
+    fail_intent: Option<String>,
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
     #[arg(long, default_value_t = 20)]
@@ -314,6 +318,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
                 timeout: Duration::from_secs(a.step_timeout_s),
             },
             crash_after: a.crash_after.clone(),
+            fail_intent: a.fail_intent.clone(),
             max_runs: usize::try_from(a.max_concurrent_runs).unwrap_or(usize::MAX),
         },
         Edges {
@@ -349,7 +354,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     }
     for id in engine::recover(&ctx).await? {
         tracing::info!(run = %id, "resuming run");
-        engine::spawn(ctx.clone(), id);
+        supervisor::spawn(ctx.clone(), id);
     }
     let app = Arc::new(App {
         ctx,

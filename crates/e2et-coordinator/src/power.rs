@@ -23,20 +23,27 @@ struct StoreLog<'a> {
 }
 
 impl StepLog for StoreLog<'_> {
-    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction) {
-        // Durable before the command goes out: the store must justify it.
-        if let Err(e) = self
-            .store
-            .power_intent(self.run_id, self.state, pdu, outlet, action)
-            .wait()
-        {
-            error!(error = %e, "cannot record power intent");
+    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction) -> Result<(), String> {
+        // Durable before the command goes out: the store must justify it,
+        // or the command is not sent (fail closed).
+        let written = if self.ctx.cfg.fail_intent.as_deref() == Some(action.as_str()) {
+            Err("test hook: --fail-intent".to_string())
+        } else {
+            self.store
+                .power_intent(self.run_id, self.state, pdu, outlet, action)
+                .wait()
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = written {
+            error!(error = %e, pdu, outlet, action = %action, "cannot record power intent: not sending the command");
+            return Err(e);
         }
         self.ctx.crash_if(&format!("intent:{action}"));
         if let Ok(mut t) = self.started.lock() {
             *t = Some(std::time::Instant::now());
         }
         info!(pdu, outlet, action = %action, "power command");
+        Ok(())
     }
     fn done(&self, step: &PowerStep) {
         if let Err(e) = self.store.power_done(self.run_id, self.state, step).wait() {
@@ -103,12 +110,15 @@ pub async fn take_power(
         on: plan.on,
     };
     let agent = AgentSoftOff { ctx, run_id };
-    Ok(
-        e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll)
-            .await
-            .map(|_| ())
-            .map_err(|(_, e)| e.to_string()),
-    )
+    match e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll).await {
+        Ok(_) => Ok(Ok(())),
+        // The store could not justify the command, so it was not sent: a
+        // store failure, which holds the run (supervisor::spawn).
+        Err((_, e @ e2et_pdu::PduError::Unrecorded { .. })) => {
+            Err(StoreError::Commit(e.to_string()))
+        }
+        Err((_, e)) => Ok(Err(e.to_string())),
+    }
 }
 
 /// The soft off of a cold run's power cycle: boot 1's agent is told to power

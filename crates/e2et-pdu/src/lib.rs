@@ -38,6 +38,12 @@ pub enum PduError {
         waited: Duration,
         last_seen: String,
     },
+    #[error("{action} of outlet {outlet} not sent: its intent could not be recorded ({why})")]
+    Unrecorded {
+        outlet: u32,
+        action: &'static str,
+        why: String,
+    },
     #[error("{target}: {operation} is not supported by this driver")]
     Unsupported {
         target: String,
@@ -138,15 +144,40 @@ pub struct Feed {
 /// Receives each step: `intent` before the command is sent, `done` after the
 /// state was read back (or the step failed). The coordinator persists both.
 pub trait StepLog: Send + Sync {
-    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction);
+    /// Records that `action` is about to be sent. `Err` (why it could not be
+    /// recorded) means the command is not sent: fail closed.
+    fn intent(&self, pdu: &str, outlet: u32, action: PowerAction) -> Result<(), String>;
     fn done(&self, step: &PowerStep);
 }
 
 /// Discards steps (CLI use prints them itself).
 pub struct NoLog;
 impl StepLog for NoLog {
-    fn intent(&self, _: &str, _: u32, _: PowerAction) {}
+    fn intent(&self, _: &str, _: u32, _: PowerAction) -> Result<(), String> {
+        Ok(())
+    }
     fn done(&self, _: &PowerStep) {}
+}
+
+/// A step whose intent could not be recorded: nothing was sent.
+fn unrecorded(f: &Feed, action: PowerAction, why: String) -> (PowerStep, PduError) {
+    let e = PduError::Unrecorded {
+        outlet: f.outlet,
+        action: action.as_str(),
+        why,
+    };
+    (
+        PowerStep {
+            at: now(),
+            pdu: f.pdu.clone(),
+            outlet: f.outlet,
+            action,
+            observed: None,
+            ok: false,
+            detail: e.to_string(),
+        },
+        e,
+    )
 }
 
 async fn step(
@@ -159,7 +190,9 @@ async fn step(
         PowerState::On => PowerAction::On,
         PowerState::Off => PowerAction::Off,
     };
-    log.intent(&f.pdu, f.outlet, action);
+    if let Err(why) = log.intent(&f.pdu, f.outlet, action) {
+        return Err(unrecorded(f, action, why));
+    }
     let r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
     let step = match &r {
         Ok(s) => PowerStep {
@@ -263,7 +296,11 @@ pub async fn cycle(
             None => "nobody to ask for a clean shutdown".to_string(),
         };
         for f in feeds {
-            log.intent(&f.pdu, f.outlet, PowerAction::SoftOff);
+            if let Err(why) = log.intent(&f.pdu, f.outlet, PowerAction::SoftOff) {
+                let (step, e) = unrecorded(f, PowerAction::SoftOff, why);
+                steps.push(step);
+                return Err((steps, e));
+            }
             let read = f.driver.status(f.outlet).await;
             let step = PowerStep {
                 at: now(),
@@ -371,6 +408,74 @@ mod tests {
                 ("on", Some("on"))
             ]
         );
+    }
+
+    /// Records nothing for `refuse`: as a store whose write failed.
+    struct Refusing {
+        refuse: PowerAction,
+        done: Mutex<u32>,
+    }
+    impl StepLog for Refusing {
+        fn intent(&self, _: &str, _: u32, action: PowerAction) -> Result<(), String> {
+            if action == self.refuse {
+                Err("disk full".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn done(&self, _: &PowerStep) {
+            *self.done.lock().unwrap() += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_whose_intent_is_not_recorded_is_never_sent() {
+        // Both outlets on; off is recorded, on is not.
+        let feeds = [feed(Some(0)), feed(Some(0))];
+        let log = Refusing {
+            refuse: PowerAction::On,
+            done: Mutex::new(0),
+        };
+        let (steps, e) = cycle(&log, &feeds, &CyclePlan::full(Duration::ZERO), None, FAST)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, PduError::Unrecorded { action: "on", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not sent") && e.to_string().contains("disk full"));
+        // Both offs went out and read back; then nothing more was sent.
+        assert_eq!(*log.done.lock().unwrap(), 2);
+        assert_eq!(
+            steps.last().map(|s| (s.action, s.ok)),
+            Some((PowerAction::On, false))
+        );
+        for f in &feeds {
+            assert_eq!(f.driver.status(f.outlet).await.unwrap(), PowerState::Off);
+        }
+        // A soft off's intent too.
+        let log = Refusing {
+            refuse: PowerAction::SoftOff,
+            done: Mutex::new(0),
+        };
+        let plan = CyclePlan {
+            soft_off: true,
+            ..CyclePlan::full(Duration::ZERO)
+        };
+        let (_, e) = cycle(&log, &[feed(Some(0))], &plan, None, FAST)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PduError::Unrecorded {
+                    action: "soft_off",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(*log.done.lock().unwrap(), 0, "no step went out");
     }
 
     struct Asked(Mutex<u32>);

@@ -3,8 +3,8 @@ use super::agent::enrolment_key;
 use super::auth::*;
 use super::error::{ApiErr, R};
 use super::{App, Shared};
-use crate::engine;
 use crate::store::StoreError;
+use crate::supervisor;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -88,7 +88,7 @@ pub(super) async fn create_run(
     let id = new_run_id();
     app.ctx.create_run(&id, &req.host, req.mode, spec).await?;
     info!(run = %id, host = %req.host, "run created");
-    engine::spawn(app.ctx.clone(), id.clone());
+    supervisor::spawn(app.ctx.clone(), id.clone());
     let row = app.ctx.store.run(&id)?.ok_or(ApiErr(
         StatusCode::INTERNAL_SERVER_ERROR,
         "store",
