@@ -17,7 +17,9 @@ use tracing::{error, info, warn};
 
 /// Restart recovery: decides, for each unfinished run, whether it can resume.
 /// A run whose power action may have happened without its outcome being
-/// recorded is put on hold: the store cannot justify repeating it.
+/// recorded is put on hold: the store cannot justify repeating it; so is a
+/// run whose host's outlets in the inventory are not the ones it started
+/// with.
 pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let mut resume = Vec::new();
     for r in ctx.store.unfinished_runs()? {
@@ -28,6 +30,20 @@ pub async fn recover(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
                 r.state
             );
             warn!(run = %r.id, "{why}");
+            ctx.transition(
+                &r.id,
+                r.state,
+                next(r.mode, r.state, &Event::Hold(why.clone())).unwrap_or(RunState::Holding),
+                &why,
+            )
+            .await?;
+            continue;
+        }
+        let started: HostSpec = serde_json::from_str(&r.spec_json)?;
+        let now = ctx.inventory.hosts.get(&r.host).map(|h| h.power.as_slice());
+        if let Err(why) = crate::lifecycle::power::resumable(&r.host, &started.power, now) {
+            warn!(run = %r.id, "{why}");
+            add_engine_checks(ctx, &r.id, Some(&why), vec![]).await?;
             ctx.transition(
                 &r.id,
                 r.state,

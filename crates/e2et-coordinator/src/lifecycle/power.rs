@@ -2,6 +2,7 @@
 //! written to the store (intent, then outcome read back); a run resumed after
 //! a restart takes only the steps the store does not show read back, so no
 //! power action is repeated.
+use e2et_model::inventory::OutletRef;
 use e2et_model::report::{PowerAction, PowerStep};
 use e2et_model::RunState;
 
@@ -64,6 +65,35 @@ pub fn plan(
             delay: !on_done,
             on: !on_done,
         },
+    }
+}
+
+/// Whether a run resumed after a restart may still switch the outlets it
+/// started with: the host's feeds in the inventory now (`None`: the host is
+/// gone) must be the ones the run was created with. Err: why not, for the
+/// hold.
+pub fn resumable(
+    host: &str,
+    started: &[OutletRef],
+    now: Option<&[OutletRef]>,
+) -> Result<(), String> {
+    let list = |o: &[OutletRef]| {
+        o.iter()
+            .map(|o| format!("{}:{}", o.pdu, o.outlet))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match now {
+        Some(now) if now == started => Ok(()),
+        Some(now) => Err(format!(
+            "the inventory changed while the coordinator was down: {host}'s outlets were [{}] when the run started and are [{}] now; not switching outlets the run did not start with",
+            list(started),
+            list(now)
+        )),
+        None => Err(format!(
+            "the inventory changed while the coordinator was down: host {host} is no longer in it; not switching its outlets [{}]",
+            list(started)
+        )),
     }
 }
 
@@ -207,5 +237,24 @@ mod tests {
             )
             .off
         );
+    }
+
+    #[test]
+    fn a_run_resumes_only_on_the_outlets_it_started_with() {
+        let o = |pdu: &str, outlet: u32| OutletRef {
+            pdu: pdu.into(),
+            outlet,
+        };
+        let started = [o("a", 1), o("b", 1)];
+        assert_eq!(resumable("k10", &started, Some(&started)), Ok(()));
+        let moved = resumable("k10", &started, Some(&[o("a", 1), o("b", 2)])).unwrap_err();
+        assert!(
+            moved.contains("[a:1, b:1]") && moved.contains("[a:1, b:2]"),
+            "{moved}"
+        );
+        // One feed fewer is a change too.
+        assert!(resumable("k10", &started, Some(&[o("a", 1)])).is_err());
+        let gone = resumable("k10", &started, None).unwrap_err();
+        assert!(gone.contains("no longer in it"), "{gone}");
     }
 }
