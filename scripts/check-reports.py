@@ -40,6 +40,7 @@ for scenario, check in [
     ("persistence-loss", "storage.persistent.unchanged:/var/lib/sss/db/cache_lab.e2et.test.ldb"),
     ("hard-fail", "platform.memory.min"),
     ("hung", "first_boot.booted"),
+    ("impostor", "provisioning.one_agent"),
 ]:
     _, cases = load(scenario)
     f = failed(cases)
@@ -49,7 +50,7 @@ for scenario, check in [
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
 
-SCENARIOS = ["pass", "persistence-loss", "hard-fail", "hung", "crash", "quick"]
+SCENARIOS = ["pass", "persistence-loss", "hard-fail", "hung", "crash", "quick", "impostor"]
 xsd = xmlschema.XMLSchema(".cache/junit-xsd/jenkins-junit.xsd")
 for scenario in SCENARIOS:
     path = f"{out}/{scenario}/report.junit.xml"
