@@ -19,13 +19,7 @@ async fn provisioning() -> (tempfile::TempDir, Daemon, reqwest::Client, String) 
 }
 
 async fn script(c: &reqwest::Client, url: &str) -> String {
-    c.get(format!("{url}/boot/{MAC}.ipxe"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    get_text(c, &format!("{url}/boot/{MAC}.ipxe")).await
 }
 
 /// The run ended failed, its report says why (naming `names`), and the
@@ -187,14 +181,7 @@ async fn a_second_boot_enrolling_in_a_quick_run_fails_it_naming_both() {
     );
     let c = client();
     wait_up(&c, &e.url).await;
-    let r = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&serde_json::json!({"host": "vm1", "mode": "quick"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let run = r.json::<RunView>().await.unwrap().id;
+    let run = create_run_mode(&c, &e.url, "vm1", "quick").await.id;
     wait_state(&c, &e.url, &run, "revalidate").await;
     let now = chrono::Utc::now().timestamp();
     // Signed with the host's key, but from another address.
@@ -219,13 +206,7 @@ async fn a_second_boot_enrolling_in_a_quick_run_fails_it_naming_both() {
     failed_after_cycles(&c, &e.url, &run, &["127.0.0.66", VM1_IP], 1).await;
 
     // A fresh quick run: its boot enrols, then a second boot id does too.
-    let r = c
-        .post(format!("{}/api/v1/runs", e.url))
-        .json(&serde_json::json!({"host": "vm1", "mode": "quick"}))
-        .send()
-        .await
-        .unwrap();
-    let run = r.json::<RunView>().await.unwrap().id;
+    let run = create_run_mode(&c, &e.url, "vm1", "quick").await.id;
     wait_state(&c, &e.url, &run, "revalidate").await;
     let r = enrol(&c, &e.url, "vm1", &first, key, now).await;
     assert_eq!(r.status(), 200);

@@ -190,24 +190,10 @@ async fn cold_lifecycle_through_the_real_daemon() {
     // The boots' tokens are on their cmdlines (hello, facts): nothing
     // anyone reads carries them.
     for f in ReportFormat::ALL.iter().map(|f| f.file_name()) {
-        let text = c
-            .get(format!("{}/api/v1/runs/{run}/{f}", e.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&c, &format!("{}/api/v1/runs/{run}/{f}", e.url)).await;
         assert!(!text.contains(&t1) && !text.contains(&t2), "{f}: {text}");
     }
-    let view = c
-        .get(format!("{}/api/v1/runs/{run}", e.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let view = get_text(&c, &format!("{}/api/v1/runs/{run}", e.url)).await;
     assert!(!view.contains(&t1) && !view.contains(&t2), "{view}");
     let rep: e2et_model::Report = c
         .get(format!("{}/api/v1/runs/{run}/report.json", e.url))

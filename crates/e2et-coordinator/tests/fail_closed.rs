@@ -49,14 +49,7 @@ async fn an_inventory_change_between_crash_and_restart_holds_the_run() {
     inv["hosts"]["vm1"]["power"][0]["outlet"] = 2.into();
     let e = start_inv(d.path(), inv, &[]);
     wait_up(&c, &e.url).await;
-    let runs: Vec<e2et_model::api::RunView> = c
-        .get(format!("{}/api/v1/runs", e.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = list_runs(&c, &e.url).await;
     assert_eq!(runs.len(), 1);
     let v = wait_state(&c, &e.url, &runs[0].id, "holding").await;
     assert!(

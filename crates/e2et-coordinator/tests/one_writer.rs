@@ -75,14 +75,7 @@ async fn concurrent_run_creations_for_one_host_yield_one_run() {
         }
     }
     assert_eq!(created, 1);
-    let runs: Vec<RunView> = c
-        .get(format!("{}/api/v1/runs", e.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = list_runs(&c, &e.url).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
 }
 

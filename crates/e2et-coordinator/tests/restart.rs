@@ -27,14 +27,7 @@ async fn a_crash_in_inventory_gate_resumes_the_run() {
     drop(e);
     let e = start(d.path(), false);
     wait_up(&c, &e.url).await;
-    let runs: Vec<RunView> = c
-        .get(format!("{}/api/v1/runs", e.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = list_runs(&c, &e.url).await;
     assert_eq!(runs.len(), 1);
     let v = wait_state(&c, &e.url, &runs[0].id, "provisioning").await;
     let states: Vec<&str> = v.transitions.iter().map(|t| t.to.as_str()).collect();

@@ -195,12 +195,10 @@ fn one_run_per_host_and_guarded_transitions_are_decided_in_the_write() {
         .unwrap();
 }
 
-#[test]
-fn history_pages_newest_first_without_reports() {
-    let d = tempfile::tempdir().unwrap();
-    let s = Store::open(&d.path().join("s.db")).unwrap();
-    // One run per host at a time: each ends before the next starts.
-    for i in 0..5 {
+/// Runs r0..r<n> of vm1, each ended (failed) before the next starts: one
+/// run per host at a time.
+fn ended_runs(s: &Store, n: usize) {
+    for i in 0..n {
         s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
             .wait()
             .unwrap();
@@ -208,6 +206,13 @@ fn history_pages_newest_first_without_reports() {
             .wait()
             .unwrap();
     }
+}
+
+#[test]
+fn history_pages_newest_first_without_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(&d.path().join("s.db")).unwrap();
+    ended_runs(&s, 5);
     s.finish("r2", "passed", 1.0, "p99", "{}", None)
         .wait()
         .unwrap();
@@ -225,14 +230,7 @@ fn history_pages_newest_first_without_reports() {
 fn last_known_good_moves_only_with_a_promotion_and_enrolment_is_once_per_boot() {
     let d = tempfile::tempdir().unwrap();
     let s = Store::open(&d.path().join("s.db")).unwrap();
-    for i in 0..3 {
-        s.create_run(&format!("r{i}"), "vm1", RunMode::Cold, "{}")
-            .wait()
-            .unwrap();
-        s.transition(&format!("r{i}"), RunState::Failed, "x")
-            .wait()
-            .unwrap();
-    }
+    ended_runs(&s, 3);
     assert!(s.last_known_good("vm1").unwrap().is_none());
     s.finish("r0", "passed", 1.0, "p99", "{}", Some("image a 1"))
         .wait()

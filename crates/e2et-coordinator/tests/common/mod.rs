@@ -241,6 +241,34 @@ pub async fn next_events(mut r: reqwest::Response, n: usize) -> Vec<RunEvent> {
     out
 }
 
+/// `GET url` as text (any status).
+pub async fn get_text(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Every run the coordinator lists, newest first.
+pub async fn list_runs(c: &reqwest::Client, url: &str) -> Vec<RunView> {
+    c.get(format!("{url}/api/v1/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Starts a run of `host` in `mode` (`cold` or `quick`); it must be accepted.
+pub async fn create_run_mode(c: &reqwest::Client, url: &str, host: &str, mode: &str) -> RunView {
+    let r = c
+        .post(format!("{url}/api/v1/runs"))
+        .json(&json!({ "host": host, "mode": mode }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "creating a {mode} run of {host}");
+    r.json().await.unwrap()
+}
+
 /// Starts a cold run of `host`; it must be accepted.
 pub async fn create_run(c: &reqwest::Client, url: &str, host: &str) -> RunView {
     let r = c

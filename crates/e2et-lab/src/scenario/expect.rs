@@ -59,24 +59,16 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 r.zone,
                 r.required_zone
             );
-            let offs = r
-                .run
-                .power_steps
-                .iter()
-                .filter(|p| {
-                    p.action == e2et_model::report::PowerAction::Off
-                        && p.observed == Some(e2et_model::report::PowerState::Off)
-                })
-                .count();
-            let ons = r
-                .run
-                .power_steps
-                .iter()
-                .filter(|p| {
-                    p.action == e2et_model::report::PowerAction::On
-                        && p.observed == Some(e2et_model::report::PowerState::On)
-                })
-                .count();
+            // Switches read back in the state they asked for.
+            let read_back = |a: e2et_model::report::PowerAction| {
+                r.run
+                    .power_steps
+                    .iter()
+                    .filter(|p| p.action == a && p.observed.is_some() && p.observed == a.target())
+                    .count()
+            };
+            let offs = read_back(e2et_model::report::PowerAction::Off);
+            let ons = read_back(e2et_model::report::PowerAction::On);
             ensure!(
                 offs >= 2 && ons >= 2,
                 "power steps not read back: {:?}",
