@@ -13,6 +13,10 @@
 
 let
   cfg = config.services.e2et.agent;
+  # The enrolled agent's allow-list: one argv per line.
+  allowList = pkgs.writeText "e2et-enrol-allowed-commands" (
+    lib.concatMapStrings (argv: lib.concatStringsSep " " argv + "\n") cfg.enrol.allowedCommands
+  );
   # One agent unit: after the network and the services it checks, on the
   # kernel command line condition given, with the agent's flags.
   agentUnit =
@@ -111,6 +115,46 @@ in
         default = 120;
         description = "How long to retry while the coordinator is unreachable or the quick run is still cycling.";
       };
+
+      allowedCommands = lib.mkOption {
+        type = lib.types.listOf (lib.types.nonEmptyListOf lib.types.str);
+        default = [ ];
+        example = [
+          [
+            "systemctl"
+            "is-active"
+            "sshd"
+          ]
+        ];
+        description = ''
+          The `command` smoke checks this host runs when it enrols, each an
+          exact argv (no word may contain whitespace). A check the
+          coordinator asks for that is not listed is not run and is reported
+          as failed: the installed system decides what runs on it, not
+          whoever answers for the coordinator.
+        '';
+      };
+
+      maxDiskMib = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 256;
+        description = "The most MiB the enrolled agent's disk test writes, whatever the coordinator asks.";
+      };
+
+      maxTcpMib = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 256;
+        description = "The most MiB the enrolled agent's TCP throughput test sends.";
+      };
+
+      writablePaths = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ "/var/tmp" ];
+        description = ''
+          Directories the enrolled agent may write (its disk test's
+          directory); the rest of the file system is read-only to it.
+        '';
+      };
     };
 
     extraPackages = lib.mkOption {
@@ -131,6 +175,10 @@ in
       {
         assertion = !cfg.enrol.enable || (cfg.enrol.coordinator != null && cfg.enrol.keyFile != null);
         message = "services.e2et.agent.enrol: coordinator and keyFile must be set.";
+      }
+      {
+        assertion = lib.all (lib.all (w: builtins.match ".*[[:space:]].*" w == null)) cfg.enrol.allowedCommands;
+        message = "services.e2et.agent.enrol.allowedCommands: a word contains whitespace (the allow-list splits argvs on it).";
       }
       {
         assertion =
@@ -155,8 +203,49 @@ in
           "%d/enrol-key"
           "--retry-s"
           (toString cfg.enrol.waitSeconds)
+          "--allow-commands"
+          "${allowList}"
+          "--max-disk-mib"
+          (toString cfg.enrol.maxDiskMib)
+          "--max-tcp-mib"
+          (toString cfg.enrol.maxTcpMib)
         ];
-        extraServiceConfig.LoadCredential = [ "enrol-key:${toString cfg.enrol.keyFile}" ];
+        extraServiceConfig = {
+          LoadCredential = [ "enrol-key:${toString cfg.enrol.keyFile}" ];
+          # What the collectors tolerate: they read everything (root, for
+          # DMI serials, keytab modes, block devices) and write only the
+          # disk test's directory. Reboot and power-off are ignored in enrol
+          # mode, so the unit needs no access to systemd's manager.
+          ProtectSystem = "strict";
+          ReadWritePaths = cfg.enrol.writablePaths;
+          ProtectHome = "read-only";
+          PrivateTmp = true;
+          NoNewPrivileges = true;
+          ProtectClock = true;
+          ProtectHostname = true;
+          ProtectKernelModules = true;
+          ProtectKernelTunables = true;
+          ProtectControlGroups = true;
+          RestrictSUIDSGID = true;
+          RestrictRealtime = true;
+          RestrictNamespaces = true;
+          LockPersonality = true;
+          SystemCallArchitectures = "native";
+          # ip and the network collector speak netlink.
+          RestrictAddressFamilies = [
+            "AF_UNIX"
+            "AF_INET"
+            "AF_INET6"
+            "AF_NETLINK"
+          ];
+          # Reading root-only files and block devices, SMART ioctls, ICMP.
+          CapabilityBoundingSet = [
+            "CAP_DAC_READ_SEARCH"
+            "CAP_SYS_RAWIO"
+            "CAP_SYS_ADMIN"
+            "CAP_NET_RAW"
+          ];
+        };
       }
     );
 

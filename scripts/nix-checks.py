@@ -136,6 +136,34 @@ def check_eval(c, rep):
             one(f"vmtest {t}, node {n}", h)
     if rep["moduleCombinations"]["default-and-agent"]:
         c.ok("eval", "nixosModules.default, .agent and .coordinator imported together define the package once")
+    check_enrolled_agent(c, rep["moduleCombinations"])
+
+
+def check_enrolled_agent(c, combos):
+    """The installed host's enrolling agent: its allow-list and caps reach
+    the agent, its unit is hardened, and a list word with whitespace fails."""
+    h = combos.get("enrolledAgent")
+    if not c.expect(h is not None, "agent", "the enrolling agent's configuration evaluates"):
+        return
+    one = h["services"].get("e2et-agent-enrol")
+    if not c.expect(one is not None, "agent", "enrol.enable defines e2et-agent-enrol.service"):
+        return
+    ex = one["execStart"] or ""
+    c.expect(not h["failedAssertions"], "agent", "the enrolling agent's configuration passes its assertions",
+             " | ".join(h["failedAssertions"]))
+    for flag in ("--allow-commands", "--max-disk-mib 256", "--max-tcp-mib 256", "--key-file %d/enrol-key"):
+        c.expect(flag in ex, "agent", f"e2et-agent-enrol runs with {flag}", ex)
+    sc = one["serviceConfig"]
+    for k, want in (("ProtectSystem", "strict"), ("NoNewPrivileges", "1"), ("ProtectHome", "read-only"),
+                    ("PrivateTmp", "1"), ("ReadWritePaths", ["/var/tmp"])):
+        c.expect(sc.get(k) == want, "agent", f"e2et-agent-enrol: {k} = {want}", f"got {sc.get(k)!r}")
+    caps = sc.get("CapabilityBoundingSet") or []
+    c.expect(caps and "CAP_SYS_BOOT" not in caps, "agent",
+             "e2et-agent-enrol: a capability bounding set without CAP_SYS_BOOT", f"got {caps!r}")
+    bad = combos.get("enrolledAgentBadWord")
+    c.expect(bad is not None and any("allowedCommands" in m for m in bad["failedAssertions"]), "agent",
+             "an allow-list word with whitespace fails its assertion",
+             repr(bad and bad["failedAssertions"]))
 
 
 # ---------------------------------------------------------------- inventory

@@ -160,6 +160,27 @@ let
       );
     };
 
+  enrolled =
+    allowedCommands:
+    lib.nixosSystem {
+      modules = [
+        self.nixosModules.agent
+        {
+          fileSystems."/".device = "/dev/disk/by-label/nixos";
+          boot.loader.grub.devices = [ "nodev" ];
+          services.e2et.agent = {
+            enable = true;
+            enrol = {
+              enable = true;
+              coordinator = "http://10.20.0.5:8080";
+              keyFile = "/var/lib/e2et-secrets/enrol-key";
+              inherit allowedCommands;
+            };
+          };
+        }
+      ];
+    };
+
   x86 = self.checks.x86_64-linux;
   vmtests = lib.mapAttrs' (n: v: lib.nameValuePair (lib.removePrefix "vmtest-" n) v.e2etTest) (
     filterAttrs (n: _: lib.hasPrefix "vmtest-" n) x86
@@ -185,6 +206,10 @@ in
           { services.e2et.agent.enable = true; }
         ];
       }).config.services.e2et.agent.package.name;
+    # An installed host's enrolling agent, and one whose allow-list has a
+    # word the list format cannot carry (its assertion must fail).
+    enrolledAgent = host "enrolled-agent" (enrolled [ [ "systemctl" "is-active" "sshd" ] ]);
+    enrolledAgentBadWord = host "enrolled-agent-bad-word" (enrolled [ [ "sh" "-c" "true; reboot" ] ]);
   };
   # The coordinator module on every system the flake builds packages for.
   coordinatorPerSystem = lib.genAttrs (lib.attrNames self.packages) (

@@ -107,6 +107,66 @@ pub fn hmac_sha256_hex(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// An enrolling agent's request carries this header (random, fresh per
+/// request) beside [`ENROL_TIMESTAMP_HEADER`]; the coordinator's answer then
+/// carries [`ANSWER_SIGNATURE_HEADER`]: `sha256=<hex>` of
+/// [`answer_signature_hex`] with the host's enrolment key.
+pub const NONCE_HEADER: &str = "x-e2et-nonce";
+pub const ANSWER_SIGNATURE_HEADER: &str = "x-e2et-answer-signature-256";
+
+/// HMAC-SHA256 of a coordinator's answer to an enrolling agent: over a
+/// domain label, the request's timestamp and nonce, and the answer's body.
+/// The label keeps a request's own signature from passing as an answer's;
+/// the nonce ties the answer to one request (a replayed answer fails).
+pub fn answer_signature_hex(secret: &[u8], timestamp: &str, nonce: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    hex::encode(
+        answer_mac(secret, timestamp, nonce, body)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// Whether `header` (`sha256=<hex>`) is the answer's signature, compared in
+/// constant time.
+pub fn answer_signature_ok(
+    secret: &[u8],
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    use hmac::Mac;
+    let Some(sig) = header
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    answer_mac(secret, timestamp, nonce, body)
+        .verify_slice(&sig)
+        .is_ok()
+}
+
+fn answer_mac(
+    secret: &[u8],
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"e2et-answer\n");
+    mac.update(timestamp.as_bytes());
+    mac.update(b"\n");
+    mac.update(nonce.as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    mac
+}
+
 /// `POST /api/v1/runs`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -367,5 +427,37 @@ mod wire_tests {
         for k in [RunFailed, RunTransient, RunPassed, RunHeld, PduError] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_signature_binds_key_timestamp_nonce_and_body() {
+        let (k, ts, n, b) = (
+            b"key".as_slice(),
+            "1700000000",
+            "n0nce",
+            b"{\"x\":1}".as_slice(),
+        );
+        let good = format!("sha256={}", answer_signature_hex(k, ts, n, b));
+        assert!(answer_signature_ok(k, ts, n, b, &good));
+        assert!(!answer_signature_ok(b"other", ts, n, b, &good), "key");
+        assert!(
+            !answer_signature_ok(k, "1700000001", n, b, &good),
+            "timestamp"
+        );
+        assert!(
+            !answer_signature_ok(k, ts, "other", b, &good),
+            "nonce (a replay)"
+        );
+        assert!(!answer_signature_ok(k, ts, n, b"{\"x\":2}", &good), "body");
+        assert!(!answer_signature_ok(k, ts, n, b, ""), "unsigned");
+        assert!(!answer_signature_ok(k, ts, n, b, "sha256=zz"), "not hex");
+        // A request's own signature over the same bytes is not an answer's.
+        let req = format!("sha256={}", hmac_sha256_hex(k, ts, b));
+        assert!(!answer_signature_ok(k, ts, n, b, &req));
     }
 }

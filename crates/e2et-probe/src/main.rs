@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use e2et_model::expect::ProbeSpec;
-use e2et_probe::agent::{Agent, AgentConfig};
+use e2et_probe::agent::{Agent, AgentConfig, EnrolPolicy};
 use e2et_probe::{capture, collect, Root};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -165,6 +165,19 @@ enum Cmd {
         /// value; the coordinator holds the same key as agent-<host>.
         #[arg(long, env = "E2ET_ENROL_KEY_FILE", requires = "enrol")]
         key_file: Option<PathBuf>,
+        /// With --enrol: the `command` smoke checks this host allows, one
+        /// argv per line (words split on whitespace, `#` comments). A
+        /// command the list does not name is not run and is reported as a
+        /// failed check. Without the file no command check runs.
+        #[arg(long, requires = "enrol")]
+        allow_commands: Option<PathBuf>,
+        /// With --enrol: the most MiB the disk test may write, whatever the
+        /// coordinator asks.
+        #[arg(long, default_value_t = 256, requires = "enrol")]
+        max_disk_mib: u64,
+        /// With --enrol: the most MiB the TCP throughput test may send.
+        #[arg(long, default_value_t = 256, requires = "enrol")]
+        max_tcp_mib: u64,
     },
 }
 
@@ -270,13 +283,17 @@ fn run() -> Result<i32> {
             enrol,
             host,
             key_file,
+            allow_commands,
+            max_disk_mib,
+            max_tcp_mib,
         } => {
             let split = |s: String| s.split_whitespace().map(str::to_string).collect();
-            let cfg = AgentConfig {
+            let mut cfg = AgentConfig {
                 heartbeat: Duration::from_secs(heartbeat_s),
                 retry_for: Duration::from_secs(retry_s),
                 poweroff_cmd: split(poweroff_cmd),
                 reboot_cmd: split(reboot_cmd),
+                enrolled: None,
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -294,6 +311,24 @@ fn run() -> Result<i32> {
                         "enrolment key file {} is empty",
                         key_file.display()
                     );
+                    let (allowed_commands, allow_source) = match &allow_commands {
+                        Some(p) => (
+                            EnrolPolicy::parse_allow_list(
+                                &std::fs::read_to_string(p).with_context(|| {
+                                    format!("reading the command allow-list {}", p.display())
+                                })?,
+                            ),
+                            p.display().to_string(),
+                        ),
+                        None => (vec![], "none given: --allow-commands".to_string()),
+                    };
+                    cfg.enrolled = Some(EnrolPolicy {
+                        key: key.to_string(),
+                        allowed_commands,
+                        allow_source,
+                        max_disk_mib,
+                        max_tcp_mib,
+                    });
                     let Some(params) = rt.block_on(e2et_probe::agent::enrol(
                         &root,
                         &url,

@@ -26,6 +26,48 @@ fn unreachable_conflict() -> R<u32> {
     ))
 }
 
+/// An answer to an agent. An enrolling agent (on a host's installed system,
+/// whose token came by enrolment, not on a netboot script) sends a nonce and
+/// a timestamp with each request and trusts only an answer signed over them
+/// with the host's enrolment key; every other agent gets the plain answer.
+fn answer<T: serde::Serialize>(app: &App, h: &HeaderMap, host: &str, body: &T) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiErr(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encode",
+                format!("cannot encode the answer: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let signature = match (header(ENROL_TIMESTAMP_HEADER), header(NONCE_HEADER)) {
+        (Some(ts), Some(nonce)) => match enrolment_key(app, host) {
+            Ok(key) => Some(format!(
+                "sha256={}",
+                answer_signature_hex(key.as_bytes(), ts, nonce, &bytes)
+            )),
+            // The agent refuses the unsigned answer: it stops, runs nothing.
+            Err(e) => {
+                warn!(host, "cannot sign the answer to an enrolling agent: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
+    let mut resp = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
+    if let Some(v) = signature.and_then(|s| axum::http::HeaderValue::from_str(&s).ok()) {
+        resp.headers_mut().insert(ANSWER_SIGNATURE_HEADER, v);
+    }
+    resp
+}
+
 /// `POST /api/v1/agent/hello` — agent token, from the host's address. Records a boot; boot 1 only while
 /// provisioning, boot 2 only after the power cycle.
 pub(super) async fn hello(
@@ -33,7 +75,7 @@ pub(super) async fn hello(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Json(req): Json<HelloRequest>,
-) -> R<Json<HelloResponse>> {
+) -> R<Response> {
     let call = agent_auth(&app, &h, peer.ip(), &req.run_id).await?;
     let binding = bind(&app, &call, &req.run_id, &req.boot_id).await?;
     let run = call.run;
@@ -87,12 +129,17 @@ pub(super) async fn hello(
     app.ctx.wakers.wake(&req.run_id);
     let spec = &run.spec;
     let tcp_url = Some(format!("{}/api/v1/agent/throughput", app.cfg.public_url));
-    Ok(Json(HelloResponse {
-        boot_seq: seq,
-        probe: spec
-            .expect
-            .probe_spec(Some(&spec.fqdn), Some(&spec.ip), tcp_url),
-    }))
+    Ok(answer(
+        &app,
+        &h,
+        &run.host,
+        &HelloResponse {
+            boot_seq: seq,
+            probe: spec
+                .expect
+                .probe_spec(Some(&spec.fqdn), Some(&spec.ip), tcp_url),
+        },
+    ))
 }
 
 /// The largest upload the throughput test may send (the spec caps it at 4 GiB).
@@ -145,7 +192,7 @@ pub(super) async fn facts(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Json(mut req): Json<FactsRequest>,
-) -> R<Json<FactsResponse>> {
+) -> R<Response> {
     // The facts are stored, scored and reported without the run's token.
     req.facts.first_boot.cmdline =
         e2et_model::redact::tokens(&req.facts.first_boot.cmdline).into_owned();
@@ -184,10 +231,15 @@ pub(super) async fn facts(
     info!(run = %req.run_id, seq, accepted, "facts");
     run.contact.touch(crate::live::ContactKind::Facts);
     app.ctx.wakers.wake(&req.run_id);
-    Ok(Json(FactsResponse {
-        accepted,
-        boot_seq: seq,
-    }))
+    Ok(answer(
+        &app,
+        &h,
+        &run.host,
+        &FactsResponse {
+            accepted,
+            boot_seq: seq,
+        },
+    ))
 }
 
 /// `POST /api/v1/agent/heartbeat` — agent token. The answer carries the next
@@ -224,8 +276,14 @@ pub(super) async fn heartbeat(
                 .or_insert_with(tokio::time::Instant::now);
         }
     }
-    let command = beat.command;
-    Json(HeartbeatResponse { command }).into_response()
+    answer(
+        &app,
+        &h,
+        &run.host,
+        &HeartbeatResponse {
+            command: beat.command,
+        },
+    )
 }
 
 /// The host's enrolment key: `agent-<host>` in the credentials directory.
@@ -394,9 +452,13 @@ pub(super) async fn enrol(
     }
     app.ctx.live.token(&hash, &run.id, 1);
     info!(run = %run.id, host = %req.host, boot_id = %req.boot_id, "agent enrolled");
-    Ok(Json(e2et_model::api::EnrolResponse {
-        run_id: run.id,
-        token,
-    })
-    .into_response())
+    Ok(answer(
+        &app,
+        &h,
+        &req.host,
+        &e2et_model::api::EnrolResponse {
+            run_id: run.id,
+            token,
+        },
+    ))
 }
