@@ -87,6 +87,8 @@ pub struct Trail {
     consoles: Arc<Consoles>,
     /// dnsmasq's DHCP log (`log-facility`).
     dhcp_log: Option<std::path::PathBuf>,
+    /// The boot-script requests (in memory).
+    pub boot_log: crate::boot_log::BootLog,
 }
 
 impl Trail {
@@ -101,6 +103,7 @@ impl Trail {
             live,
             consoles,
             dhcp_log,
+            boot_log: Default::default(),
         }
     }
 
@@ -146,8 +149,8 @@ fn trail(ctx: &Trail, run_id: &str, spec: &HostSpec) -> String {
         },
     }
     let mac = normalize_mac(&spec.mac).unwrap_or_else(|| spec.mac.clone());
-    match ctx.store.last_boot_request(&mac) {
-        Ok(Some((at, detail))) => {
+    match ctx.boot_log.last(&mac) {
+        Some((at, detail)) => {
             let t = DateTime::parse_from_rfc3339(&at)
                 .ok()
                 .map(|t| t.with_timezone(&Utc));
@@ -159,8 +162,9 @@ fn trail(ctx: &Trail, run_id: &str, spec: &HostSpec) -> String {
                 ));
             }
         }
-        Ok(None) => parts.push(format!("no iPXE script ever requested by {mac}")),
-        Err(e) => parts.push(format!("boot-script log unreadable: {e}")),
+        None => parts.push(format!(
+            "no iPXE script requested by {mac} since e2etd started"
+        )),
     }
     match ctx.live.get(run_id).and_then(|r| r.contact.last()) {
         Some((ago, kind)) => parts.push(format!(

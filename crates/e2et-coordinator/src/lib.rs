@@ -1,6 +1,7 @@
 //! e2etd: the coordinator. Store (SQLite), engine (run state machine), HTTP
 //! APIs (agent, boot, operator) and dnsmasq configuration.
 pub mod api;
+pub mod boot_log;
 pub mod console;
 pub mod ctx;
 pub mod diagnose;
@@ -14,5 +15,6 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod power;
+pub mod serve;
 pub mod store;
 pub mod supervisor;

@@ -68,8 +68,29 @@ struct ServeArgs {
     /// serves one command at a time.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_concurrent_runs: u64,
-    /// Days the boot-script request log is kept (0: forever). Runs, facts
-    /// and reports never expire.
+    /// Connections open at once (lowered to what the open-file limit
+    /// allows); beyond it, new connections wait to be accepted.
+    #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Connections open at once from one source address; beyond it a new
+    /// one is closed at once. Each host is one address: one slow or greedy
+    /// client cannot take the others' connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_ip: u64,
+    /// Seconds a client may take to send a request's headers (slow clients
+    /// are cut off, freeing their connection).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_s: u64,
+    /// Seconds one API request may take, body included (408 beyond); event
+    /// streams, throughput uploads and artifact downloads are exempt.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_s: u64,
+    /// Event-stream (dashboard SSE) subscribers at once; 503 beyond.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_event_subscribers: u64,
+    /// Days old boot-script request rows (written by older e2etd; the log
+    /// is now in memory) are kept (0: forever). Runs, facts and reports
+    /// never expire.
     #[arg(long, default_value_t = 30)]
     retention_days: u32,
     #[arg(long, default_value_t = 300)]
@@ -366,8 +387,13 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             cmdline: a.cmdline,
             operator_token_sha256,
             credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
+            request_timeout: Duration::from_secs(a.request_timeout_s),
+            max_event_subscribers: usize::try_from(a.max_event_subscribers).unwrap_or(usize::MAX),
         },
         session: e2et_coordinator::api::Session::new(),
+        sse_slots: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(a.max_event_subscribers).unwrap_or(usize::MAX),
+        )),
     });
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
@@ -375,11 +401,14 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
     tracing::info!(listen = %a.listen, "e2etd serving");
     // Each request knows its peer's address: boot scripts and agent requests
     // are taken from the host's own address only (lifecycle::claims).
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let limits = e2et_coordinator::serve::Limits {
+        max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+        max_connections_per_ip: usize::try_from(a.max_connections_per_ip).unwrap_or(usize::MAX),
+        header_read_timeout: Duration::from_secs(a.header_read_timeout_s),
+    }
+    .within_open_files();
+    tracing::info!(?limits, "connection limits");
+    e2et_coordinator::serve::serve(listener, router(app), limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -73,8 +73,11 @@ fn app(dir: &std::path::Path) -> axum::Router {
             cmdline: String::new(),
             operator_token_sha256: None,
             credentials_dir: Some(dir.join("creds")),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_event_subscribers: 4,
         },
         session: Default::default(),
+        sse_slots: Arc::new(tokio::sync::Semaphore::new(4)),
     }))
 }
 

@@ -142,6 +142,9 @@ pub(super) async fn hello(
     ))
 }
 
+/// The throughput upload may stall this long between chunks.
+const THROUGHPUT_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The largest upload the throughput test may send (the spec caps it at 4 GiB).
 pub(super) const MAX_THROUGHPUT_BYTES: usize = 4 << 30;
 
@@ -170,7 +173,21 @@ pub(super) async fn throughput(
     let mut bytes: u64 = 0;
     let mut stream = body.into_data_stream();
     use futures_util::StreamExt;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        // An upload that stalls is cut off (the route has no overall deadline).
+        let next = tokio::time::timeout(THROUGHPUT_IDLE, stream.next())
+            .await
+            .map_err(|_| {
+                ApiErr(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "stalled",
+                    format!(
+                        "upload stalled for {}s after {bytes} bytes",
+                        THROUGHPUT_IDLE.as_secs()
+                    ),
+                )
+            })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             ApiErr(
                 StatusCode::BAD_REQUEST,

@@ -19,12 +19,12 @@ fn text(s: String) -> Response {
 }
 
 /// No token: the local disk, saying why (the boot-request log keeps it).
-async fn refuse(app: &Shared, mac: &str, run: &str, why: String) -> R<Response> {
+fn refuse(app: &Shared, mac: &str, run: &str, why: String) -> R<Response> {
     warn!(%run, %mac, %why, "boot script refused");
     app.ctx
-        .store
-        .boot_request(mac, Some(run), &format!("refused: {why}"))
-        .await?;
+        .trail
+        .boot_log
+        .record(mac, Some(run), &format!("refused: {why}"), true);
     Ok(text(crate::lifecycle::boot::local_disk_script(mac, &why)))
 }
 
@@ -74,16 +74,16 @@ pub(super) async fn boot_script(
         BootScript::Netboot { run, state } => {
             let host = host.unwrap_or_default();
             let Some(live) = app.ctx.live.get(run) else {
-                return refuse(&app, &mac, run, "the run is no longer in flight".into()).await;
+                return refuse(&app, &mac, run, "the run is no longer in flight".into());
             };
             if let Some(reason) = live.conflict.get() {
-                return refuse(&app, &mac, run, reason.to_string()).await;
+                return refuse(&app, &mac, run, reason.to_string());
             }
             let ip = &live.spec.ip;
             if !claims::from_host(peer.ip(), ip) {
                 let reason = claims::foreign_source(host, ip, peer.ip(), "a boot script");
                 evidence::conflict(&app.ctx, run, &reason).await?;
-                return refuse(&app, &mac, run, reason).await;
+                return refuse(&app, &mac, run, reason);
             }
             let Some(window) = claims::window(live.mode, *state) else {
                 return refuse(
@@ -91,8 +91,7 @@ pub(super) async fn boot_script(
                     &mac,
                     run,
                     format!("run {run} has no boot window in {state}"),
-                )
-                .await;
+                );
             };
             let mut raw = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut raw);
@@ -105,12 +104,12 @@ pub(super) async fn boot_script(
             if let Issued::Taken { source: first, at } = issued {
                 let reason = claims::window_taken(window, &first, &at, peer.ip());
                 evidence::conflict(&app.ctx, run, &reason).await?;
-                return refuse(&app, &mac, run, reason).await;
+                return refuse(&app, &mac, run, reason);
             }
             app.ctx
-                .store
-                .boot_request(&mac, Some(run), &decision.log_note())
-                .await?;
+                .trail
+                .boot_log
+                .record(&mac, Some(run), &decision.log_note(), true);
             info!(%run, %mac, %state, window, "boot script issued");
             Ok(text(boot::netboot_script(
                 &boot::Netboot {
@@ -125,10 +124,12 @@ pub(super) async fn boot_script(
             )))
         }
         BootScript::LocalDisk { run, why } => {
-            app.ctx
-                .store
-                .boot_request(&mac, run.as_deref(), &decision.log_note())
-                .await?;
+            app.ctx.trail.boot_log.record(
+                &mac,
+                run.as_deref(),
+                &decision.log_note(),
+                host.is_some(),
+            );
             Ok(text(boot::local_disk_script(&mac, why)))
         }
     }

@@ -159,15 +159,22 @@ pub(super) const DASHBOARD_RUNS: usize = 200;
 /// `RunEvent` for each durable change of a run's state, `event: resync` when
 /// the client's `Last-Event-ID` is no longer in the backlog (it must reload
 /// its view). Read-only like the dashboard, which it feeds: no token.
-pub(super) async fn events(
-    State(app): State<Shared>,
-    h: HeaderMap,
-) -> axum::response::sse::Sse<
-    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-> {
+pub(super) async fn events(State(app): State<Shared>, h: HeaderMap) -> Response {
     use axum::response::sse::{Event as Sse, KeepAlive};
     use futures_util::StreamExt;
     use tokio::sync::broadcast::error::RecvError;
+    // A bounded number of subscribers: each holds a slot while it listens.
+    let Ok(slot) = app.sse_slots.clone().try_acquire_owned() else {
+        return ApiErr(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_subscribers",
+            format!(
+                "{} event subscribers already listen; retry later",
+                app.cfg.max_event_subscribers
+            ),
+        )
+        .into_response();
+    };
     let last = h.get("last-event-id").and_then(|v| v.to_str().ok());
     let sub = app.ctx.events.subscribe(last);
     let to_sse = |e: &e2et_model::api::RunEvent| {
@@ -190,12 +197,12 @@ pub(super) async fn events(
             Err(RecvError::Closed) => None,
         }
     });
-    axum::response::sse::Sse::new(
-        futures_util::stream::iter(head)
-            .chain(tail)
-            .map(Ok::<_, std::convert::Infallible>),
-    )
+    axum::response::sse::Sse::new(futures_util::stream::iter(head).chain(tail).map(move |e| {
+        let _held = &slot;
+        Ok::<_, std::convert::Infallible>(e)
+    }))
     .keep_alive(KeepAlive::default())
+    .into_response()
 }
 
 /// `GET /metrics` — Prometheus text format (no auth: scrape from the

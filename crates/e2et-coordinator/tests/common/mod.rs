@@ -124,6 +124,11 @@ pub fn inventory(dir: &Path, extra_ram: bool) -> Value {
 
 /// e2etd on `inv`; `extra` flags override the test defaults given the same flag.
 pub fn start_inv(dir: &Path, inv: Value, extra: &[&str]) -> Daemon {
+    start_inv_nofile(dir, inv, extra, None)
+}
+
+/// As [`start_inv`], with this open-file limit for e2etd when given.
+pub fn start_inv_nofile(dir: &Path, inv: Value, extra: &[&str], nofile: Option<u64>) -> Daemon {
     std::fs::write(dir.join("inv.json"), inv.to_string()).unwrap();
     let defaults = [
         ("--hello-timeout-s", "20"),
@@ -139,7 +144,24 @@ pub fn start_inv(dir: &Path, inv: Value, extra: &[&str]) -> Daemon {
     )
     .unwrap();
     let port = free_port();
-    let child = Command::new(assert_cmd::cargo::cargo_bin("e2etd"))
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("e2etd"));
+    if let Some(n) = nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe; it runs in the child only.
+        unsafe {
+            cmd.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
         .arg("--inventory")
         .arg(dir.join("inv.json"))
         .arg("serve")
