@@ -322,8 +322,23 @@ impl Ctx {
 }
 
 impl Ctx {
-    /// Test hook (`--crash-after`): abort here, as `kill -9` would.
+    /// Test hook (`--crash-after`): abort here, as `kill -9` would; with
+    /// `panic:<point>`, panic the run's task here instead (the supervisor
+    /// must hold the run).
     pub fn crash_if(&self, point: &str) {
+        if self
+            .cfg
+            .crash_after
+            .as_deref()
+            .and_then(|c| c.strip_prefix("panic:"))
+            == Some(point)
+        {
+            error!(
+                point,
+                "test hook: panicking the run's task here (--crash-after panic:)"
+            );
+            panic!("test hook: panic at {point}");
+        }
         if self.cfg.crash_after.as_deref() == Some(point) {
             error!(
                 point,

@@ -125,7 +125,8 @@ struct ServeArgs {
     #[arg(long, default_value = "ipmitool")]
     ipmitool: PathBuf,
     /// Test hook: abort right after entering this state, or after writing
-    /// the intent of a power action (`intent:off`), as kill -9 would.
+    /// the intent of a power action (`intent:off`), as kill -9 would;
+    /// `panic:<state>` panics the run's task there instead.
     #[arg(long, hide = true)]
     crash_after: Option<String>,
     /// Test hook: the intent of this power action (`on`, `off`,

@@ -65,3 +65,80 @@ async fn an_inventory_change_between_crash_and_restart_holds_the_run() {
         "an outlet was switched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_that_would_overflow_a_computation_are_refused_with_422() {
+    let (d, _running) = with_qmp_peer(false, false);
+    let e = start(d.path(), false);
+    let c = client();
+    wait_up(&c, &e.url).await;
+    let run = create_run(&c, &e.url, "vm1").await.id;
+    wait_state(&c, &e.url, &run, "provisioning").await;
+    let token = boot_token(&c, &e.url, &run).await;
+    let hello = c
+        .post(format!("{}/api/v1/agent/hello", e.url))
+        .bearer_auth(&token)
+        .json(&e2et_model::api::HelloRequest {
+            run_id: run.clone(),
+            boot_id: "boot-1".into(),
+            hostname: "vm1".into(),
+            macs: vec![MAC.into()],
+            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token={token}"),
+            probe_version: "test".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hello.status(), 200);
+    let post = |f: e2et_model::facts::Facts| {
+        c.post(format!("{}/api/v1/agent/facts", e.url))
+            .bearer_auth(&token)
+            .json(&e2et_model::api::FactsRequest {
+                run_id: run.clone(),
+                boot_id: "boot-1".into(),
+                facts: f,
+            })
+            .send()
+    };
+    // An uptime no clock can place, a size beyond exact numbers.
+    let mut f = facts("boot-1", &run, 4 << 20);
+    f.first_boot.uptime_s = 1e300;
+    let mut g = facts("boot-1", &run, 4 << 20);
+    g.platform.mem_total_kib = u64::MAX;
+    for (bad, field) in [(f, "first_boot.uptime_s"), (g, "platform.mem_total_kib")] {
+        let r = post(bad).await.unwrap();
+        assert_eq!(r.status(), 422, "{field}");
+        let err: e2et_model::api::ApiError = r.json().await.unwrap();
+        assert_eq!(err.code, "out_of_range");
+        assert!(err.message.contains(field), "{}", err.message);
+    }
+    // Nothing was stored: the same boot's sound facts are the first taken.
+    let r = post(facts("boot-1", &run, 4 << 20)).await.unwrap();
+    let body = r.text().await.unwrap();
+    let r: e2et_model::api::FactsResponse =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(r.accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_runs_task_holds_that_run_and_e2etd_serves_on() {
+    let (d, running) = with_qmp_peer(false, false);
+    let e = start_with(d.path(), false, &["--crash-after", "panic:validate"]);
+    let c = client();
+    wait_up(&c, &e.url).await;
+    let run = create_run(&c, &e.url, "vm1").await.id;
+    wait_state(&c, &e.url, &run, "provisioning").await;
+    let token = boot_token(&c, &e.url, &run).await;
+    agent_boot(&c, &e.url, &run, &token, "boot-1", 4 << 20).await;
+    let v = wait_state(&c, &e.url, &run, "holding").await;
+    assert!(v.note.contains("panicked"), "{}", v.note);
+    // No task drives it: the outlet stays as the run left it (on), and
+    // e2etd itself serves on.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(*running.lock().unwrap(), "a held run's outlet was switched");
+    assert_eq!(
+        run_view(&c, &e.url, &run).await.state.to_string(),
+        "holding"
+    );
+    assert_eq!(get_text(&c, &format!("{}/healthz", e.url)).await, "ok\n");
+}

@@ -115,6 +115,58 @@ pub struct Facts {
     pub timings_ms: BTreeMap<String, f64>,
 }
 
+/// The largest magnitude a number in facts may have: 2^53, beyond which a
+/// float is no longer exact and a time or size computation overflows.
+pub const MAX_FACT_MAGNITUDE: f64 = 9_007_199_254_740_992.0;
+
+/// The longest uptime that can be placed in time (100 years, in seconds).
+pub const MAX_UPTIME_S: f64 = 100.0 * 365.25 * 86_400.0;
+
+impl Facts {
+    /// Values that would overflow a time or number computation, each as
+    /// `<path> = <value> (<why>)`: empty when the facts can be scored.
+    pub fn out_of_range(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        let u = self.first_boot.uptime_s;
+        if !(0.0..=MAX_UPTIME_S).contains(&u) {
+            bad.push(format!(
+                "first_boot.uptime_s = {u} (must be 0 to {MAX_UPTIME_S} seconds)"
+            ));
+        }
+        if let Ok(v) = serde_json::to_value(self) {
+            walk(&v, &mut String::new(), &mut bad);
+        }
+        bad
+    }
+}
+
+fn walk(v: &serde_json::Value, path: &mut String, bad: &mut Vec<String>) {
+    let len = path.len();
+    match v {
+        serde_json::Value::Number(n) if n.as_f64().is_none_or(|x| x.abs() > MAX_FACT_MAGNITUDE) => {
+            bad.push(format!("{path} = {n} (beyond ±2^53)"));
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                path.push_str(&format!("[{i}]"));
+                walk(x, path, bad);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(x, path, bad);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 // ------------------------------------------------------------------ first boot
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]

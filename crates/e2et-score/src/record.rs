@@ -230,8 +230,18 @@ fn quick_boot_after_cycle(
     let f = &boot.facts;
     Some(match (off, received) {
         (Some(off), Some(received)) => {
-            let up = chrono::Duration::milliseconds((f.first_boot.uptime_s * 1000.0) as i64);
-            let started = received - up;
+            // Checked: an uptime no clock can hold is a failed check, not a panic.
+            let started = chrono::TimeDelta::try_milliseconds((f.first_boot.uptime_s * 1000.0) as i64)
+                .and_then(|up| received.checked_sub_signed(up));
+            let Some(started) = started else {
+                return Some((
+                    false,
+                    format!(
+                        "uptime {}s cannot be placed in time: the reboot cannot be placed after the cycle",
+                        f.first_boot.uptime_s
+                    ),
+                ));
+            };
             (
                 started > off,
                 format!(
@@ -395,5 +405,79 @@ mod tests {
             .find(|c| c.id == "first_boot.reboot_observed")
             .unwrap();
         assert!(!reboot.passed(), "{reboot:?}");
+    }
+
+    /// Every number an agent can send, at every extreme JSON can carry,
+    /// scores without a panic (a run's report is built from it).
+    #[test]
+    fn no_extreme_number_in_the_facts_panics_the_scoring() {
+        fn leaves(v: &serde_json::Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+            match v {
+                serde_json::Value::Number(_) => out.push(path),
+                serde_json::Value::Object(m) => {
+                    for (k, x) in m {
+                        let mut p = path.clone();
+                        p.push(k.clone());
+                        leaves(x, p, out);
+                    }
+                }
+                serde_json::Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        let mut p = path.clone();
+                        p.push(i.to_string());
+                        leaves(x, p, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let spec = spec();
+        for mode in [RunMode::Cold, RunMode::Quick] {
+            let base = record(mode, &spec);
+            let json = serde_json::to_value(&base.facts[0].facts).unwrap();
+            let mut paths = Vec::new();
+            leaves(&json, vec![], &mut paths);
+            assert!(
+                paths.len() > 20,
+                "the healthy facts carry numbers: {}",
+                paths.len()
+            );
+            let extremes = [
+                serde_json::json!(1e300),
+                serde_json::json!(-1e300),
+                serde_json::json!(u64::MAX),
+                serde_json::json!(i64::MIN),
+                serde_json::json!(-1),
+                serde_json::json!(0),
+            ];
+            let mut tried = 0;
+            for p in &paths {
+                for x in &extremes {
+                    let mut j = json.clone();
+                    let mut at = &mut j;
+                    for k in p {
+                        at = match at {
+                            serde_json::Value::Array(a) => &mut a[k.parse::<usize>().unwrap()],
+                            other => &mut other[k.as_str()],
+                        };
+                    }
+                    *at = x.clone();
+                    // A value the field's type cannot hold never gets past
+                    // the API's JSON parsing.
+                    let Ok(f) = serde_json::from_value::<Facts>(j) else {
+                        continue;
+                    };
+                    let mut r = base.clone();
+                    for b in &mut r.facts {
+                        b.facts = f.clone();
+                    }
+                    tried += 1;
+                    let built =
+                        std::panic::catch_unwind(|| build(&Policy::default(), &spec, &r, "t"));
+                    assert!(built.is_ok(), "{} = {x} panics the scoring", p.join("."));
+                }
+            }
+            assert!(tried > paths.len(), "{tried} cases");
+        }
     }
 }

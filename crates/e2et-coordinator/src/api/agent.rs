@@ -234,6 +234,17 @@ pub(super) async fn facts(
             ),
         ));
     }
+    let bad = req.facts.out_of_range();
+    if !bad.is_empty() {
+        return Err(ApiErr(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+            format!(
+                "facts refused, values out of range: {}",
+                e2et_model::redact::tokens(&bad.join("; "))
+            ),
+        ));
+    }
     if req.facts.first_boot.boot_id != req.boot_id {
         return Err(ApiErr(
             StatusCode::UNPROCESSABLE_ENTITY,
