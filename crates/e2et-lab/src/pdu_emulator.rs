@@ -53,6 +53,27 @@ fn cmp_oid(a: &str, b: &str) -> std::cmp::Ordering {
     pa.cmp(pb)
 }
 
+/// Where the emulator whose state file is `state` logs the commands it received.
+pub fn sets_log(state: &Path) -> PathBuf {
+    state.with_file_name("sets.jsonl")
+}
+
+/// The outlet commands the emulator received, as (outlet, value: 1 on, 2
+/// off, 3 reboot), oldest first.
+pub fn received_sets(state: &Path) -> Vec<(u32, i64)> {
+    std::fs::read_to_string(sets_log(state))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            Some((
+                u32::try_from(v["outlet"].as_u64()?).ok()?,
+                v["value"].as_i64()?,
+            ))
+        })
+        .collect()
+}
+
 /// Sends QMP commands to a VM (one session): names, or JSON commands.
 pub fn qmp(sock: &Path, cmds: &[&str]) -> Result<()> {
     let s = UnixStream::connect(sock).with_context(|| format!("QMP {}", sock.display()))?;
@@ -115,6 +136,21 @@ impl Emulator {
         };
         e.save();
         Ok(e)
+    }
+
+    /// The device's own record of every outlet command it received
+    /// (`sets.jsonl` beside the state file, one JSON object a line), what a
+    /// test counts against e2etd's power log.
+    fn log_set(&self, outlet: usize, value: i64) {
+        use std::io::Write as _;
+        let line = serde_json::json!({"at_ms": now_ms() as u64, "outlet": outlet, "value": value});
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sets_log(&self.file))
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 
     fn save(&self) {
@@ -221,6 +257,7 @@ impl Emulator {
         let Some(v) = it.next().and_then(|v| v.parse::<i64>().ok()) else {
             return "wrong-value";
         };
+        self.log_set(n, v);
         let d = self.delay.as_millis();
         {
             let Ok(mut st) = self.state.lock() else {

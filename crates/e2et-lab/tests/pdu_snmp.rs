@@ -390,3 +390,120 @@ async fn a_restarted_agent_is_rediscovered_between_two_commands() {
         "exactly one re-discovery after the restart"
     );
 }
+
+/// A UDP relay between the driver and snmpd that can lose the next answer
+/// (the command reached the device; its answer did not reach us).
+struct LossyRelay {
+    port: u16,
+    drop_next_answer: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LossyRelay {
+    async fn start(upstream: u16) -> LossyRelay {
+        use std::sync::atomic::Ordering;
+        let front = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let back = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        back.connect(("127.0.0.1", upstream)).await.unwrap();
+        let port = front.local_addr().unwrap().port();
+        let drop_next_answer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = std::sync::Arc::new(tokio::sync::Mutex::new(None));
+        let (f, b, c) = (front.clone(), back.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = f.recv_from(&mut buf).await {
+                *c.lock().await = Some(from);
+                let _ = b.send(&buf[..n]).await;
+            }
+        });
+        let drop = drop_next_answer.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = back.recv(&mut buf).await {
+                if drop.swap(false, Ordering::SeqCst) {
+                    continue;
+                }
+                if let Some(to) = *client.lock().await {
+                    let _ = front.send_to(&buf[..n], to).await;
+                }
+            }
+        });
+        LossyRelay {
+            port,
+            drop_next_answer,
+        }
+    }
+}
+
+/// Counts the intents the driver's caller records (the coordinator's
+/// power log does the same, durably).
+#[derive(Default)]
+struct Intents(std::sync::Mutex<Vec<(u32, e2et_model::report::PowerAction)>>);
+
+impl e2et_pdu::StepLog for Intents {
+    fn intent(
+        &self,
+        _: &str,
+        outlet: u32,
+        action: e2et_model::report::PowerAction,
+    ) -> Result<(), String> {
+        self.0.lock().unwrap().push((outlet, action));
+        Ok(())
+    }
+    fn done(&self, _: &e2et_model::report::PowerStep) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_whose_answer_is_lost_is_never_resent_without_a_new_recorded_intent() {
+    let e = Emu::start(&[]);
+    let relay = LossyRelay::start(e.port).await;
+    let d = ApcSnmpDriver::new(ApcConfig {
+        name: "emu".into(),
+        address: format!("127.0.0.1:{}", relay.port),
+        auth: SnmpAuth::V3 {
+            user: "e2et-shaaes".into(),
+            auth: AuthProto::Sha,
+            auth_password: "sha-auth-pass".into(),
+            privacy: Some((PrivProto::Aes, "sha-priv-pass".into())),
+        },
+        table: OutletTable::Rpdu,
+        timeout: Duration::from_millis(700),
+        retries: 2,
+    });
+    let d: std::sync::Arc<dyn PowerDriver> = std::sync::Arc::new(d);
+    // A session first (discovery and a read pass the relay untouched).
+    assert_eq!(d.status(5).await.unwrap(), PowerState::Off);
+    let feeds = [e2et_pdu::Feed {
+        pdu: "emu".into(),
+        outlet: 5,
+        driver: d.clone(),
+    }];
+    let log = Intents::default();
+    // The set reaches the device; its answer is lost.
+    relay
+        .drop_next_answer
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let steps = e2et_pdu::switch_all(&log, &feeds, PowerState::On, POLL)
+        .await
+        .unwrap_or_else(|(_, err)| panic!("{err}"));
+    assert_eq!(steps.last().and_then(|s| s.observed), Some(PowerState::On));
+    // What the device received, from its own log, against what was recorded.
+    let received: Vec<i64> = std::fs::read_to_string(e.dir.join("sets.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["outlet"] == 5)
+        .map(|v| v["value"].as_i64().unwrap())
+        .collect();
+    let intents = log.0.lock().unwrap().clone();
+    assert!(
+        !received.is_empty() && received.iter().all(|v| *v == 1),
+        "{received:?}"
+    );
+    assert_eq!(
+        received.len(),
+        intents.len(),
+        "the device received {} sets for {} recorded intents ({intents:?})",
+        received.len(),
+        intents.len()
+    );
+}

@@ -166,6 +166,23 @@ impl ApcSnmpDriver {
         Ok(sess)
     }
 
+    /// A set that went out without an answer (see [`PduError::Unconfirmed`]).
+    fn unconfirmed(&self, op: &Op, e: PduError) -> PduError {
+        let command = match op {
+            Op::Set(o, v) => format!("set {} = {v}", dotted(o)),
+            Op::Get(_) => "get".into(),
+        };
+        let message = match e {
+            PduError::Protocol { message, .. } => message,
+            other => other.to_string(),
+        };
+        PduError::Unconfirmed {
+            target: self.target(),
+            command,
+            message,
+        }
+    }
+
     fn timeout_error(&self, what: &str) -> PduError {
         PduError::Protocol {
             target: self.target(),
@@ -244,6 +261,16 @@ impl ApcSnmpDriver {
                         },
                         message: format!("SNMP error-status {status} ({})", error_status(status)),
                     })
+                }
+                // A set went out once: it is never re-sent here (the caller
+                // reads the outlet back and records a new intent first).
+                Ok(Err(e)) if matches!(op, Op::Set(..)) => {
+                    *guard = None;
+                    return Err(self.unconfirmed(op, self.auth_error("the set", &e)));
+                }
+                Err(_) if matches!(op, Op::Set(..)) => {
+                    *guard = None;
+                    return Err(self.unconfirmed(op, self.timeout_error("the set")));
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(attempt, error = %e, "SNMP request failed; re-discovering");

@@ -51,6 +51,15 @@ pub enum PduError {
     },
     #[error("timed out after {0:?} talking to the device")]
     Timeout(Duration),
+    /// A command went out once and its answer did not come back: whether the
+    /// device switched is read back, never assumed, and the command is not
+    /// sent again under the same recorded intent.
+    #[error("{target}: {command} sent, not confirmed: {message}")]
+    Unconfirmed {
+        target: String,
+        command: String,
+        message: String,
+    },
 }
 
 /// One PDU (or power controller). Commands only send; callers verify with
@@ -180,6 +189,9 @@ fn unrecorded(f: &Feed, action: PowerAction, why: String) -> (PowerStep, PduErro
     )
 }
 
+/// Sends of one step's command, each under its own recorded intent.
+const MAX_SENDS: u32 = 3;
+
 async fn step(
     log: &dyn StepLog,
     f: &Feed,
@@ -193,7 +205,28 @@ async fn step(
     if let Err(why) = log.intent(&f.pdu, f.outlet, action) {
         return Err(unrecorded(f, action, why));
     }
-    let r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
+    let mut r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
+    // A command whose answer was lost is sent again only after the outlet
+    // reads otherwise and a new intent is recorded: every command the
+    // device may have received has its own intent in the log.
+    let mut sends = 1;
+    while let Err(PduError::Unconfirmed { .. }) = &r {
+        if let Ok(s) = f.driver.status(f.outlet).await {
+            if s == want {
+                r = Ok(s);
+                break;
+            }
+        }
+        if sends >= MAX_SENDS {
+            break;
+        }
+        if let Err(why) = log.intent(&f.pdu, f.outlet, action) {
+            return Err(unrecorded(f, action, why));
+        }
+        sends += 1;
+        tracing::warn!(pdu = %f.pdu, outlet = f.outlet, %action, sends, "command not confirmed: sending it again under a new intent");
+        r = switch_verified(f.driver.as_ref(), f.outlet, want, poll).await;
+    }
     let step = match &r {
         Ok(s) => PowerStep {
             at: now(),
