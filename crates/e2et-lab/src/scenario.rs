@@ -120,9 +120,19 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
                 .push(Value::String(RAM_PATH.into()));
         }
         Scenario::HardFail => vm1["expect"]["minRamMib"] = Value::from(65536),
+        // Two feeds, as a server with two power supplies: every restart
+        // must resume per outlet. The second outlet is wired to nothing
+        // (the VM follows the first); the device still logs each command.
+        Scenario::Crash => {
+            let mut second = vm1["power"][0].clone();
+            second["outlet"] = Value::from(2);
+            vm1["power"]
+                .as_array_mut()
+                .context("vm1.power")?
+                .push(second);
+        }
         Scenario::Pass
         | Scenario::NoRun
-        | Scenario::Crash
         | Scenario::Fleet
         | Scenario::Identity
         | Scenario::Openrc
@@ -225,6 +235,7 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         .then(|| pdu["address"].as_str().map(str::to_string))
         .flatten();
     std::fs::create_dir_all(dir.join("creds"))?;
+    let mut emulator = None;
     if let Some(listen) = &snmp_listen {
         let user = pdu["snmp"]["user"].as_str().context("lab PDU snmp.user")?;
         let (_, _, ap, _, pp) = crate::pdu_emulator::USERS
@@ -234,7 +245,7 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         // The coordinator reads these as it would systemd credentials.
         std::fs::write(dir.join(format!("creds/pdu-{pdu_name}-auth")), ap)?;
         std::fs::write(dir.join(format!("creds/pdu-{pdu_name}-priv")), pp)?;
-        lab.start_pdu_emulator(listen, &pdu_dir)?;
+        emulator = Some(lab.start_pdu_emulator(listen, &pdu_dir)?);
         println!("[{}] PDU {pdu_name}: SNMPv3 ({user}) AP7901 emulator on {listen}, outlets wired to QEMU over QMP", s.name());
     }
     lab.start_site_dns(&inv_path)?;
@@ -446,6 +457,11 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         None => expect(s, &report, code, &texts)?,
     }
     if let Some(crashes) = crashes {
+        let emulator = emulator.context("the crash scenario's PDU is the emulator")?;
+        expect::device_received(
+            &report,
+            &crate::pdu_emulator::received_sets(&emulator.join("outlets.json")),
+        )?;
         ensure!(
             crashes.len() == CRASH_POINTS.len(),
             "the coordinator crashed at {crashes:?}, expected each of {CRASH_POINTS:?}"

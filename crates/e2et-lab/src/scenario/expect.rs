@@ -1,5 +1,6 @@
 //! What each scenario must show, checked on the report itself.
 use super::*;
+use e2et_model::report::PowerAction;
 
 pub(super) fn check<'a>(r: &'a Report, id: &str) -> Result<&'a e2et_model::Check> {
     r.run_checks
@@ -138,15 +139,30 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 (lc.provisionings, lc.power_cycles, lc.boots, lc.validations) == (1, 1, 2, 2),
                 "lifecycle counts {lc:?} after the restarts"
             );
-            let actions: Vec<&str> = r
+            // Per outlet: off, on (power-on), off, on (the cycle); one soft
+            // off for the host.
+            let per = |outlet: u32| -> Vec<&str> {
+                r.run
+                    .power_steps
+                    .iter()
+                    .filter(|p| p.outlet == outlet && p.action != PowerAction::SoftOff)
+                    .map(|p| p.action.as_str())
+                    .collect()
+            };
+            let soft = r
                 .run
                 .power_steps
                 .iter()
-                .map(|p| p.action.as_str())
-                .collect();
+                .filter(|p| p.action == PowerAction::SoftOff)
+                .count();
+            let actions = (per(1), per(2), soft);
             ensure!(
-                actions == ["off", "on", "soft_off", "off", "on"],
-                "the PDU log repeats or lacks an action across restarts: {actions:?}"
+                actions.0 == ["off", "on", "off", "on"]
+                    && actions.1 == ["off", "on", "off", "on"]
+                    && soft >= 1,
+                "the PDU log repeats or lacks an action across restarts: outlet 1 {:?}, outlet 2 {:?}, {soft} soft offs",
+                actions.0,
+                actions.1
             );
             ensure!(
                 r.run
@@ -156,7 +172,10 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 "{:?}",
                 r.run.power_steps
             );
-            println!("[crash] power log across 7 restarts: {actions:?}; facts of both boots kept");
+            println!(
+                "[crash] e2etd's power log across 7 restarts: outlet 1 {:?}, outlet 2 {:?}, {soft} soft off; facts of both boots kept",
+                actions.0, actions.1
+            );
             // The console, read over IPMI SOL by each coordinator in turn:
             // both boots' iPXE script and userspace, and a session that
             // every restart got back (ended by the dead one's ipmitool on
@@ -232,6 +251,44 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 s.name()
             )
         }
+    }
+    Ok(())
+}
+
+/// What the PDU itself received (its own log: outlet, value 1 on / 2 off)
+/// against e2etd's power log: each outlet got exactly the commands the run
+/// recorded as read back, in order — no command lost and none sent twice
+/// across the restarts.
+pub(super) fn device_received(r: &Report, received: &[(u32, i64)]) -> Result<()> {
+    let mut outlets: Vec<u32> = r.run.power_steps.iter().map(|p| p.outlet).collect();
+    outlets.sort_unstable();
+    outlets.dedup();
+    ensure!(
+        outlets.len() >= 2,
+        "the crash scenario's host has two outlets: {outlets:?}"
+    );
+    for o in outlets {
+        let logged: Vec<i64> = r
+            .run
+            .power_steps
+            .iter()
+            .filter(|p| p.outlet == o && p.ok)
+            .filter_map(|p| match p.action {
+                PowerAction::On => Some(1),
+                PowerAction::Off => Some(2),
+                _ => None,
+            })
+            .collect();
+        let got: Vec<i64> = received
+            .iter()
+            .filter(|(n, _)| *n == o)
+            .map(|(_, v)| *v)
+            .collect();
+        ensure!(
+            got == logged,
+            "outlet {o}: the PDU received {got:?} (1 on, 2 off), e2etd's power log says {logged:?}"
+        );
+        println!("[crash] outlet {o}: the PDU's own log shows {got:?} (1 on, 2 off), exactly e2etd's power log");
     }
     Ok(())
 }
