@@ -218,3 +218,47 @@ async fn a_second_boot_enrolling_in_a_quick_run_fails_it_naming_both() {
     );
     failed_after_cycles(&c, &e.url, &run, &[&first, &second], 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolled_token_speaks_only_for_the_boot_that_enrolled() {
+    let (d, _running) = with_qmp_peer(true, false);
+    let creds = d.path().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let key = "k3y-of-vm1";
+    std::fs::write(creds.join("agent-vm1"), key).unwrap();
+    let e = start_with(
+        d.path(),
+        false,
+        &["--credentials-dir", creds.to_str().unwrap()],
+    );
+    let c = client();
+    wait_up(&c, &e.url).await;
+    let run = create_run_mode(&c, &e.url, "vm1", "quick").await.id;
+    wait_state(&c, &e.url, &run, "revalidate").await;
+    let (enrolled, other) = ("1".repeat(36), "2".repeat(36));
+    let now = chrono::Utc::now().timestamp();
+    let r = enrol(&c, &e.url, "vm1", &enrolled, key, now).await;
+    assert_eq!(r.status(), 200);
+    let en: EnrolResponse = r.json().await.unwrap();
+    // The token says hello for another boot: a second agent.
+    let r = c
+        .post(format!("{}/api/v1/agent/hello", e.url))
+        .bearer_auth(&en.token)
+        .json(&HelloRequest {
+            run_id: run.clone(),
+            boot_id: other.clone(),
+            hostname: "vm1".into(),
+            macs: vec![MAC.into()],
+            cmdline: String::new(),
+            probe_version: "test".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<ApiError>().await.unwrap().code,
+        "conflicting_agents"
+    );
+    failed_after_cycles(&c, &e.url, &run, &[&enrolled, &other], 1).await;
+}

@@ -113,6 +113,16 @@ pub(super) async fn hello(
                     ),
                 ));
             }
+            // An enrolled token speaks only for the boot that enrolled.
+            if run.mode == RunMode::Quick {
+                if let Some(enrolled) = app.ctx.store.enrolled_boot(&req.run_id)? {
+                    if enrolled != req.boot_id {
+                        let reason = claims::not_the_enrolled_boot(&enrolled, &req.boot_id);
+                        evidence::conflict(&app.ctx, &req.run_id, &reason).await?;
+                        return Err(ApiErr(StatusCode::CONFLICT, "conflicting_agents", reason));
+                    }
+                }
+            }
             // Stored and shown without the token (e2et_model::redact).
             app.ctx
                 .add_boot(

@@ -98,6 +98,13 @@ pub fn second_enrolment(first: &str, boot_id: &str) -> String {
     )
 }
 
+/// A quick run's hello from another boot than the one that enrolled.
+pub fn not_the_enrolled_boot(enrolled: &str, boot_id: &str) -> String {
+    format!(
+        "{CONFLICT}: boot {enrolled} enrolled in this quick run, and boot {boot_id} says hello with its token"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,6 +124,15 @@ impl Store {
             .optional()?)
     }
 
+    /// The boot that enrolled in a quick run, if one did.
+    pub fn enrolled_boot(&self, run_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .c()
+            .prepare_cached("SELECT boot_id FROM enrolments WHERE run_id = ?1 LIMIT 1")?
+            .query_row([run_id], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The run a token hash belongs to, and its boot window (0: a token from
     /// before windows).
     pub fn token_run(&self, token_hash: &str) -> Result<Option<(String, u32)>> {
