@@ -479,6 +479,9 @@ in
           ++ lib.mapAttrsToList (n: f: "${n}:${f}") bmcSecrets;
         Restart = "on-failure";
         RestartSec = 2;
+        # e2etd caps connections at its open-file limit less 64 (serve.rs);
+        # systemd's soft default of 1024 would cap a fleet at 960 hosts.
+        LimitNOFILE = 65536;
 
         DynamicUser = true;
         # Reads dnsmasq's DHCP log (group-readable in a setgid directory).

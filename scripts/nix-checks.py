@@ -137,6 +137,14 @@ def check_eval(c, rep):
     if rep["moduleCombinations"]["default-and-agent"]:
         c.ok("eval", "nixosModules.default, .agent and .coordinator imported together define the package once")
     check_enrolled_agent(c, rep["moduleCombinations"])
+    for name, h in list(rep["hosts"].items()) + list(rep["coordinatorPerSystem"].items()):
+        unit = h["services"].get("e2etd") if h.get("coordinator") else None
+        if unit is None:
+            continue
+        lim = unit["serviceConfig"].get("LimitNOFILE", "")
+        c.expect(lim.isdigit() and int(lim) >= 16384 + 64, "eval",
+                 f"{name}: e2etd's open-file limit leaves room for its 16384 connections",
+                 f"LimitNOFILE = {lim!r} (e2etd caps connections at the limit less 64)")
 
 
 def check_enrolled_agent(c, combos):
