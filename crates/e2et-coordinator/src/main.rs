@@ -133,6 +133,8 @@ struct ServeArgs {
     /// `soft_off`) cannot be recorded, as if the store's disk were full.
     #[arg(long, hide = true)]
     fail_intent: Option<String>,
+    /// The longest wait between state reads after a command: the first
+    /// read comes 50 ms after it, then the wait doubles up to this.
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
     #[arg(long, default_value_t = 20)]

@@ -102,7 +102,14 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Polls until the outlet reads `want`, or errors naming the last state seen.
+/// The first read after a command: soon, since many relays switch in tens
+/// of milliseconds.
+pub const FIRST_READ: Duration = Duration::from_millis(50);
+
+/// Polls until the outlet reads `want`, or errors naming the last state
+/// seen. The first read comes [`FIRST_READ`] after the previous one, then
+/// the wait doubles up to `poll.interval`; no wait runs past
+/// `poll.timeout`.
 pub async fn wait_state(
     d: &dyn PowerDriver,
     outlet: u32,
@@ -110,6 +117,7 @@ pub async fn wait_state(
     poll: Poll,
 ) -> Result<PowerState, PduError> {
     let start = tokio::time::Instant::now();
+    let mut wait = FIRST_READ.min(poll.interval);
     loop {
         let last = match d.status(outlet).await {
             Ok(s) if s == want => return Ok(s),
@@ -124,7 +132,8 @@ pub async fn wait_state(
                 last_seen: last,
             });
         }
-        tokio::time::sleep(poll.interval).await;
+        tokio::time::sleep(wait.min(poll.timeout.saturating_sub(start.elapsed()))).await;
+        wait = (wait * 2).min(poll.interval);
     }
 }
 
@@ -415,6 +424,31 @@ mod tests {
                 lag,
             }),
         }
+    }
+
+    /// Virtual time: the reads' schedule, not the machine's speed.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_read_comes_soon_then_the_wait_backs_off_within_the_step_timeout() {
+        let poll = Poll {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(2500),
+        };
+        // The relay follows on the fourth read: reads at 0, 50, 150, 350 ms
+        // (a fixed 1 s interval would have taken 3 s).
+        let f = feed(Some(3));
+        let t = tokio::time::Instant::now();
+        let s = switch_verified(f.driver.as_ref(), 3, PowerState::Off, poll).await;
+        assert_eq!(s.unwrap(), PowerState::Off);
+        assert_eq!(t.elapsed(), Duration::from_millis(350));
+        // A relay that never follows: the waits grow to the interval and the
+        // last one stops at the step timeout, not past it.
+        let f = feed(None);
+        let t = tokio::time::Instant::now();
+        let e = switch_verified(f.driver.as_ref(), 3, PowerState::Off, poll)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PduError::NotReached { .. }), "{e}");
+        assert_eq!(t.elapsed(), Duration::from_millis(2500));
     }
 
     const FAST: Poll = Poll {

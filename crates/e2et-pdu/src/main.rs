@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Every option is global: `e2et-pdu off --outlet 3` (as fence agents and
+/// operators type it) and `e2et-pdu --outlet 3 off` are the same.
 #[derive(Parser)]
 #[command(
     version,
@@ -18,60 +20,62 @@ use std::time::Duration;
 )]
 struct Cli {
     /// Inventory (.nix evaluated with nix-instantiate, or its JSON).
-    #[arg(long, env = "E2ET_INVENTORY")]
+    #[arg(long, global = true, env = "E2ET_INVENTORY")]
     inventory: Option<PathBuf>,
     /// PDU name in the inventory.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pdu: Option<String>,
     /// Directory of secrets `pdu-<name>-auth|priv|community` (default $CREDENTIALS_DIRECTORY).
-    #[arg(long)]
+    #[arg(long, global = true)]
     credentials_dir: Option<PathBuf>,
 
     /// Without an inventory: the PDU's address, HOST[:PORT].
-    #[arg(long)]
+    #[arg(long, global = true)]
     address: Option<String>,
-    #[arg(long, default_value = "3")]
+    #[arg(long, global = true, default_value = "3")]
     snmp_version: String,
-    #[arg(long)]
+    #[arg(long, global = true)]
     user: Option<String>,
-    #[arg(long, value_enum)]
+    #[arg(long, global = true, value_enum)]
     auth_protocol: Option<AuthProto>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     auth_password_file: Option<PathBuf>,
-    #[arg(long, value_enum)]
+    #[arg(long, global = true, value_enum)]
     priv_protocol: Option<PrivProto>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     priv_password_file: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     community_file: Option<PathBuf>,
     /// Allow SNMPv1/v2c (community in clear text).
-    #[arg(long)]
+    #[arg(long, global = true)]
     allow_insecure: bool,
     /// Older MasterSwitch outlet table (sPDUOutletCtl).
-    #[arg(long)]
+    #[arg(long, global = true)]
     masterswitch: bool,
 
     /// Outlet number (from 1).
-    #[arg(long)]
+    #[arg(long, global = true)]
     outlet: Option<u32>,
     /// The host the operator means; refuses an outlet mapped to another host.
-    #[arg(long)]
+    #[arg(long, global = true)]
     host: Option<String>,
     /// Act on an outlet the inventory maps to no host, or to another host.
-    #[arg(long)]
+    #[arg(long, global = true)]
     force: bool,
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
-    #[arg(long, default_value_t = 1000)]
+    /// The longest wait between state reads after a command: the first
+    /// read comes 50 ms after it, then the wait doubles up to this.
+    #[arg(long, global = true, default_value_t = 1000)]
     poll_interval_ms: u64,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, global = true, default_value_t = 20)]
     step_timeout_s: u64,
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, global = true, default_value_t = 2000)]
     timeout_ms: u64,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, global = true, default_value_t = 2)]
     retries: u32,
     /// Seconds between off and on in a cycle (default: the inventory's, else 5).
-    #[arg(long)]
+    #[arg(long, global = true)]
     delay_s: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -365,4 +369,22 @@ async fn run() -> Result<()> {
         return Err(e.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_go_before_or_after_the_subcommand() {
+        for argv in [
+            &["e2et-pdu", "off", "--outlet", "3", "--pdu", "rack1"][..],
+            &["e2et-pdu", "--outlet", "3", "off", "--pdu", "rack1"][..],
+            &["e2et-pdu", "--outlet", "3", "--pdu", "rack1", "off"][..],
+        ] {
+            let c = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert!(c.cmd == Cmd::Off && c.outlet == Some(3), "{argv:?}");
+            assert_eq!(c.pdu.as_deref(), Some("rack1"));
+        }
+    }
 }
