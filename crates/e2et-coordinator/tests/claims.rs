@@ -110,23 +110,16 @@ async fn a_second_fetch_in_the_same_boot_window_gets_no_token_and_fails_the_run(
 async fn two_boot_ids_with_one_windows_token_fail_the_run_naming_both() {
     let (_d, e, c, run) = provisioning().await;
     let t = boot_token(&c, &e.url, &run).await;
+    let cmdline = format!("e2et.run={run} e2et.token={t}");
     let hello = |boot: String| {
-        let (c, url, t, run) = (c.clone(), e.url.clone(), t.clone(), run.clone());
-        async move {
-            c.post(format!("{url}/api/v1/agent/hello"))
-                .bearer_auth(&t)
-                .json(&HelloRequest {
-                    run_id: run.clone(),
-                    boot_id: boot,
-                    hostname: "vm1".into(),
-                    macs: vec![MAC.into()],
-                    cmdline: format!("e2et.run={run} e2et.token={t}"),
-                    probe_version: "test".into(),
-                })
-                .send()
-                .await
-                .unwrap()
-        }
+        let (c, url, t, run, cmdline) = (
+            c.clone(),
+            e.url.clone(),
+            t.clone(),
+            run.clone(),
+            cmdline.clone(),
+        );
+        async move { say_hello(&c, &url, &run, &t, &boot, &cmdline).await }
     };
     let first = "1".repeat(36);
     let second = "2".repeat(36);
@@ -170,15 +163,8 @@ async fn a_stolen_token_used_from_another_address_is_refused_and_fails_the_run()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_boot_enrolling_in_a_quick_run_fails_it_naming_both() {
     let (d, _running) = with_qmp_peer(true, false);
-    let creds = d.path().join("creds");
-    std::fs::create_dir_all(&creds).unwrap();
-    let key = "k3y-of-vm1";
-    std::fs::write(creds.join("agent-vm1"), key).unwrap();
-    let e = start_with(
-        d.path(),
-        false,
-        &["--credentials-dir", creds.to_str().unwrap()],
-    );
+    let key = ENROL_KEY;
+    let e = start_enrolling(d.path(), inventory(d.path(), false), &[]);
     let c = client();
     wait_up(&c, &e.url).await;
     let run = create_run_mode(&c, &e.url, "vm1", "quick").await.id;
@@ -222,15 +208,8 @@ async fn a_second_boot_enrolling_in_a_quick_run_fails_it_naming_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enrolled_token_speaks_only_for_the_boot_that_enrolled() {
     let (d, _running) = with_qmp_peer(true, false);
-    let creds = d.path().join("creds");
-    std::fs::create_dir_all(&creds).unwrap();
-    let key = "k3y-of-vm1";
-    std::fs::write(creds.join("agent-vm1"), key).unwrap();
-    let e = start_with(
-        d.path(),
-        false,
-        &["--credentials-dir", creds.to_str().unwrap()],
-    );
+    let key = ENROL_KEY;
+    let e = start_enrolling(d.path(), inventory(d.path(), false), &[]);
     let c = client();
     wait_up(&c, &e.url).await;
     let run = create_run_mode(&c, &e.url, "vm1", "quick").await.id;
@@ -241,20 +220,7 @@ async fn an_enrolled_token_speaks_only_for_the_boot_that_enrolled() {
     assert_eq!(r.status(), 200);
     let en: EnrolResponse = r.json().await.unwrap();
     // The token says hello for another boot: a second agent.
-    let r = c
-        .post(format!("{}/api/v1/agent/hello", e.url))
-        .bearer_auth(&en.token)
-        .json(&HelloRequest {
-            run_id: run.clone(),
-            boot_id: other.clone(),
-            hostname: "vm1".into(),
-            macs: vec![MAC.into()],
-            cmdline: String::new(),
-            probe_version: "test".into(),
-        })
-        .send()
-        .await
-        .unwrap();
+    let r = say_hello(&c, &e.url, &run, &en.token, &other, "").await;
     assert_eq!(r.status(), 409);
     assert_eq!(
         r.json::<ApiError>().await.unwrap().code,

@@ -75,20 +75,8 @@ async fn facts_that_would_overflow_a_computation_are_refused_with_422() {
     let run = create_run(&c, &e.url, "vm1").await.id;
     wait_state(&c, &e.url, &run, "provisioning").await;
     let token = boot_token(&c, &e.url, &run).await;
-    let hello = c
-        .post(format!("{}/api/v1/agent/hello", e.url))
-        .bearer_auth(&token)
-        .json(&e2et_model::api::HelloRequest {
-            run_id: run.clone(),
-            boot_id: "boot-1".into(),
-            hostname: "vm1".into(),
-            macs: vec![MAC.into()],
-            cmdline: format!("console=ttyS0 e2et.run={run} e2et.token={token}"),
-            probe_version: "test".into(),
-        })
-        .send()
-        .await
-        .unwrap();
+    let cmdline = format!("console=ttyS0 e2et.run={run} e2et.token={token}");
+    let hello = say_hello(&c, &e.url, &run, &token, "boot-1", &cmdline).await;
     assert_eq!(hello.status(), 200);
     let post = |f: e2et_model::facts::Facts| {
         c.post(format!("{}/api/v1/agent/facts", e.url))

@@ -46,10 +46,7 @@ async fn forward(State(m): State<Arc<Mitm>>, req: Request) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsigned_hello_answer_makes_the_enrolling_agent_exit_without_running_anything() {
     let (d, _running) = with_qmp_peer(true, false);
-    let creds = d.path().join("creds");
-    std::fs::create_dir_all(&creds).unwrap();
-    let key = "k3y-of-vm1";
-    std::fs::write(creds.join("agent-vm1"), format!("{key}\n")).unwrap();
+    let key = ENROL_KEY;
     // The spec asks for a command the host allows: had the agent believed
     // the forged answer, it would have run it.
     let marker = d.path().join("the-command-ran");
@@ -57,11 +54,7 @@ async fn an_unsigned_hello_answer_makes_the_enrolling_agent_exit_without_running
     let mut inv = inventory(d.path(), false);
     inv["hosts"]["vm1"]["expect"]["service"] =
         json!({"smoke": [{"name": "marker", "command": argv}]});
-    let e = start_inv(
-        d.path(),
-        inv,
-        &["--credentials-dir", creds.to_str().unwrap()],
-    );
+    let e = start_enrolling(d.path(), inv, &[]);
     let c = client();
     wait_up(&c, &e.url).await;
     let run = create_run_mode(&c, &e.url, "vm1", "quick").await;

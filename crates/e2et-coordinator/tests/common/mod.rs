@@ -418,18 +418,30 @@ pub async fn agent_boot(
     hello.boot_seq
 }
 
-/// An agent's hello (with this cmdline) and then these facts.
-pub async fn hello_facts(
+/// The enrolment key the tests give vm1 (`agent-vm1`).
+pub const ENROL_KEY: &str = "k3y-of-vm1";
+
+/// e2etd on `inv` with vm1's enrolment key in its credentials directory,
+/// and `extra` flags.
+pub fn start_enrolling(dir: &Path, inv: Value, extra: &[&str]) -> Daemon {
+    let creds = dir.join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("agent-vm1"), format!("{ENROL_KEY}\n")).unwrap();
+    let mut flags = vec!["--credentials-dir", creds.to_str().unwrap()];
+    flags.extend_from_slice(extra);
+    start_inv(dir, inv, &flags)
+}
+
+/// One hello of `boot_id` with `token`, as vm1 (the answer as it came).
+pub async fn say_hello(
     c: &reqwest::Client,
     url: &str,
     run: &str,
     token: &str,
     boot_id: &str,
     cmdline: &str,
-    facts: Facts,
-) -> (HelloResponse, FactsResponse) {
-    let hello: HelloResponse = c
-        .post(format!("{url}/api/v1/agent/hello"))
+) -> reqwest::Response {
+    c.post(format!("{url}/api/v1/agent/hello"))
         .bearer_auth(token)
         .json(&HelloRequest {
             run_id: run.into(),
@@ -442,6 +454,20 @@ pub async fn hello_facts(
         .send()
         .await
         .unwrap()
+}
+
+/// An agent's hello (with this cmdline) and then these facts.
+pub async fn hello_facts(
+    c: &reqwest::Client,
+    url: &str,
+    run: &str,
+    token: &str,
+    boot_id: &str,
+    cmdline: &str,
+    facts: Facts,
+) -> (HelloResponse, FactsResponse) {
+    let hello: HelloResponse = say_hello(c, url, run, token, boot_id, cmdline)
+        .await
         .error_for_status()
         .unwrap()
         .json()
