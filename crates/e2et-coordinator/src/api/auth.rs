@@ -26,9 +26,39 @@ pub(super) fn bearer(h: &HeaderMap) -> Option<&str> {
 
 /// A request authenticated as a run's agent: the run, and the boot window
 /// of the token it carried.
+#[derive(Clone)]
 pub(super) struct AgentCall {
     pub run: LiveRun,
     pub window: u32,
+}
+
+/// What the agent gate (`gate.rs`) found for a request's token: its run
+/// and the call, handed to the handler so it is not checked twice.
+#[derive(Clone)]
+pub(super) struct Authed {
+    pub run_id: String,
+    pub call: AgentCall,
+}
+
+/// The agent call for `run_id` (the run the body names): the gate's, if it
+/// found one for this token; otherwise checked here (a token of an ended
+/// run, which the gate lets through for its 410 or `abort`).
+pub(super) async fn agent_call(
+    app: &App,
+    h: &HeaderMap,
+    peer: IpAddr,
+    run_id: &str,
+    authed: Option<Authed>,
+) -> R<AgentCall> {
+    match authed {
+        Some(a) if a.run_id == run_id => Ok(a.call),
+        Some(_) => Err(ApiErr(
+            StatusCode::FORBIDDEN,
+            "wrong_run",
+            "token does not belong to this run".into(),
+        )),
+        None => agent_auth(app, h, peer, run_id).await,
+    }
 }
 
 /// Resolves the bearer token to its run and checks it matches the body's run

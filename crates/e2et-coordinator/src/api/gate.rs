@@ -1,7 +1,8 @@
 //! Credentials before bodies: agent calls and operator writes are checked
 //! on their headers and source address alone, so an unauthenticated client
-//! never makes e2etd read (or wait for) a body. The handlers check again
-//! against what the body says (the run it names, the boot it speaks for).
+//! never makes e2etd read (or wait for) a body. The gate hands what it found
+//! to the handler (`Authed`), which checks it against what the body says
+//! (the run it names, the boot it speaks for).
 use super::auth::*;
 use super::error::ApiErr;
 use super::Shared;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 /// Agent routes (hello, facts, heartbeat, throughput): a run token this
 /// coordinator issued, from its host's address. An ended run's token passes
 /// (heartbeat answers it `abort`; the others refuse it themselves).
-pub(super) async fn agent(State(app): State<Shared>, req: Request, next: Next) -> Response {
+pub(super) async fn agent(State(app): State<Shared>, mut req: Request, next: Next) -> Response {
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         return no_peer();
     };
@@ -43,7 +44,11 @@ pub(super) async fn agent(State(app): State<Shared>, req: Request, next: Next) -
         },
     };
     match agent_auth(&app, req.headers(), peer.ip(), &run_id).await {
-        Ok(_) | Err(ApiErr(StatusCode::GONE, ..)) => next.run(req).await,
+        Ok(call) => {
+            req.extensions_mut().insert(Authed { run_id, call });
+            next.run(req).await
+        }
+        Err(ApiErr(StatusCode::GONE, ..)) => next.run(req).await,
         Err(e) => e.into_response(),
     }
 }
