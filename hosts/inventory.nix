@@ -144,6 +144,9 @@
       console = "ipmi-sol:k10-bmc.mgmt.e2et.test";
       # Kept by e2etd over the BMC's Serial over LAN (RMCP+ cipher suite 17).
       consoleCapture = "ipmi-sol:e2et-sol@k10-bmc.mgmt.e2et.test";
+      # Asked for `chassis power soft` when no agent of a run is up (a quick
+      # run, a hung host) before the outlet is cut; same BMC password.
+      bmc = "ipmi:e2et-sol@k10-bmc.mgmt.e2et.test";
       profile = "aaa-domain-client";
       expect = {
         cpus = 32;

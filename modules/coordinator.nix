@@ -108,12 +108,13 @@ let
   agentSecrets = lib.mapAttrs' (
     host: f: lib.nameValuePair "agent-${host}" f
   ) cfg.agentEnrolmentKeyFiles;
-  # Hosts whose console e2etd reads over IPMI Serial over LAN, and each one's
-  # BMC password as the credential ipmi-<host>.
+  # Hosts whose console e2etd reads over IPMI Serial over LAN, or whose BMC
+  # it asks for a soft off over IPMI, and each one's BMC password as the
+  # credential ipmi-<host>.
   solHosts = lib.attrNames (
-    lib.filterAttrs (_: h: lib.hasPrefix "ipmi-sol:" (h.consoleCapture or "")) (
-      cfg.inventory.hosts or { }
-    )
+    lib.filterAttrs (
+      _: h: lib.hasPrefix "ipmi-sol:" (h.consoleCapture or "") || lib.hasPrefix "ipmi:" (h.bmc or "")
+    ) (cfg.inventory.hosts or { })
   );
   bmcSecrets = lib.mapAttrs' (host: f: lib.nameValuePair "ipmi-${host}" f) cfg.bmcPasswordFiles;
   # Deployment keys (NixOps, colmena) land in /run/keys only when deployed.
@@ -269,14 +270,15 @@ in
       '';
       description = ''
         The BMC password of each host whose inventory `consoleCapture` is
-        `ipmi-sol:<user>@<bmc>`, by inventory host name. They reach e2etd as
+        `ipmi-sol:<user>@<bmc>` or whose `bmc` is `ipmi:<user>@<bmc>` (the
+        soft off when no agent is up), by inventory host name. They reach e2etd as
         systemd credentials `ipmi-<host>`, which ipmitool reads as its
         password file (never an argument). Must not be in the Nix store.
       '';
     };
 
     ipmitoolPackage = mkPackageOption pkgs "ipmitool" {
-      extraDescription = "e2etd runs its `sol activate` (lanplus) to read `ipmi-sol:` consoles.";
+      extraDescription = "e2etd runs its `sol activate` (lanplus) to read `ipmi-sol:` consoles, and `chassis power soft` for hosts whose `bmc` is `ipmi:`.";
     };
 
     maxConcurrentRuns = mkOption {
@@ -401,7 +403,7 @@ in
         assertion = lib.all (h: cfg.bmcPasswordFiles ? ${h}) solHosts;
         message = "services.e2et.coordinator.bmcPasswordFiles: no BMC password for ${
           lib.concatStringsSep ", " (lib.filter (h: !(cfg.bmcPasswordFiles ? ${h})) solHosts)
-        }, whose consoleCapture is ipmi-sol.";
+        }, whose consoleCapture is ipmi-sol or whose bmc is ipmi.";
       }
       {
         assertion = cfg.inventory ? hosts && cfg.inventory ? pdus;

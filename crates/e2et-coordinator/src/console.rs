@@ -59,6 +59,12 @@ impl Consoles {
         self.cfg.dir.as_deref()
     }
 
+    /// Where IPMI passwords are read (`ipmi-<host>`) and the ipmitool run:
+    /// shared with the BMC's soft off (crate::power).
+    pub fn ipmi(&self) -> (Option<&std::path::Path>, &std::path::Path) {
+        (self.cfg.credentials_dir.as_deref(), &self.cfg.ipmitool)
+    }
+
     pub fn in_flight(&self, run_id: &str) -> bool {
         self.live.get(run_id).is_some()
     }

@@ -247,8 +247,11 @@ async fn perform(
         Action::AwaitFacts(seq) => await_facts(ctx, run_id, spec, mode, seq).await?,
         Action::Cycle { soft } => match crate::power::take_power(ctx, run_id, state, spec, Work::Cycle { soft }).await? {
             Ok(()) if soft => Event::Done("power cycle: off read back, on read back".into()),
+            Ok(()) if spec.bmc.is_some() => Event::Done(
+                "power cycle: soft off through the host's BMC, off read back, on read back (quick run: no agent of this run was up)".into(),
+            ),
             Ok(()) => Event::Done(
-                "power cycle: off read back, on read back (quick run: no agent of this run was up to take a soft off)".into(),
+                "power cycle: off read back, on read back (quick run: no agent of this run was up and the host has no BMC for a soft off)".into(),
             ),
             Err(e) => Event::Failed(format!("power cycle failed: {e}")),
         },

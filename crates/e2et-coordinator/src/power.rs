@@ -87,6 +87,15 @@ pub async fn take_power(
         Err(e) => return Ok(Err(e)),
     };
     let outlets: Vec<(&str, u32)> = feeds.iter().map(|f| (f.pdu.as_str(), f.outlet)).collect();
+    // A host with a BMC (or hypervisor) gets its clean shutdown from it when
+    // no agent of the run is up to take one (a quick run).
+    let agent = matches!(work, Work::Cycle { soft: true });
+    let work = match work {
+        Work::Cycle { soft } => Work::Cycle {
+            soft: soft || spec.bmc.is_some(),
+        },
+        w => w,
+    };
     let plan = power::plan(work, state, &outlets, &ctx.store.power_steps(run_id)?);
     let whole = power::plan(work, state, &outlets, &[]);
     if plan != whole {
@@ -109,8 +118,13 @@ pub async fn take_power(
         },
         on: plan.on,
     };
-    let agent = AgentSoftOff { ctx, run_id };
-    match e2et_pdu::cycle(&log, &feeds, &cycle, Some(&agent), ctx.cfg.poll).await {
+    let soft = HostSoftOff {
+        ctx,
+        run_id,
+        spec,
+        agent,
+    };
+    match e2et_pdu::cycle(&log, &feeds, &cycle, Some(&soft), ctx.cfg.poll).await {
         Ok(_) => Ok(Ok(())),
         // The store could not justify the command, so it was not sent: a
         // store failure, which holds the run (supervisor::spawn).
@@ -121,25 +135,97 @@ pub async fn take_power(
     }
 }
 
-/// The soft off of a cold run's power cycle: boot 1's agent is told to power
-/// off by its heartbeat (lifecycle::heartbeat).
-struct AgentSoftOff<'a> {
+/// The clean shutdown before a power cycle cuts the outlets. In a cold run
+/// boot 1's agent is told to power off by its heartbeat
+/// (lifecycle::heartbeat); when no agent of the run is up (a quick run) or
+/// the agent never takes the command, the host's BMC or hypervisor presses
+/// its power button (inventory `bmc`).
+struct HostSoftOff<'a> {
     ctx: &'a Ctx,
     run_id: &'a str,
+    spec: &'a HostSpec,
+    /// An agent of the run is up to take the poweroff command.
+    agent: bool,
 }
 
 #[async_trait::async_trait]
-impl SoftOff for AgentSoftOff<'_> {
+impl SoftOff for HostSoftOff<'_> {
     async fn soft_off(&self, feeds: &[Feed]) -> String {
-        soft_off(self.ctx, self.run_id, feeds).await
+        let mut said = String::new();
+        if self.agent {
+            match agent_soft_off(self.ctx, self.run_id, feeds).await {
+                AgentOff::Done(how) => return how,
+                AgentOff::NoAck(how) if self.spec.bmc.is_none() => return how,
+                AgentOff::NoAck(how) => said = format!("{how}; "),
+            }
+        }
+        let Some(src) = self.spec.bmc.as_deref() else {
+            return "no agent of the run is up and the host has no BMC: cutting power".into();
+        };
+        format!("{said}{}", bmc_soft_off(self.ctx, self.run_id, src).await)
     }
+}
+
+/// Presses the host's power button through its BMC (or hypervisor), then
+/// waits, bounded by the soft-off timeout, for the BMC to read the host off.
+/// Returns what happened, for the power step's detail.
+async fn bmc_soft_off(ctx: &Ctx, run_id: &str, src: &str) -> String {
+    let host = match ctx.store.run(run_id) {
+        Ok(Some(r)) => r.host,
+        _ => return "cannot read the run's host to find its BMC credential: cutting power".into(),
+    };
+    let (creds, ipmitool) = ctx.consoles.ipmi();
+    let bmc = match e2et_model::inventory::BmcSource::parse(src)
+        .and_then(|s| e2et_pdu::bmc::Bmc::new(&host, &s, creds, ipmitool))
+    {
+        Ok(b) => b,
+        Err(e) => return format!("cannot use the host's BMC ({e}): cutting power"),
+    };
+    let what = bmc.describe();
+    let start = tokio::time::Instant::now();
+    if let Err(e) = bmc.press_power_button().await {
+        return format!("{what} failed ({e}): cutting power");
+    }
+    info!(run_id, host, bmc = %what, "power button pressed through the BMC");
+    let deadline = start + ctx.cfg.soft_off_timeout;
+    loop {
+        match bmc.power().await {
+            Ok(PowerState::Off) => {
+                return format!(
+                    "{what}: the host shut down after {:.1}s (the BMC reads it off)",
+                    start.elapsed().as_secs_f64()
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return format!(
+                    "{what} sent; the BMC's power state cannot be read ({e}): cutting power"
+                )
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return format!(
+                "{what} sent; the host was still on after {}s: cutting power",
+                ctx.cfg.soft_off_timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(ctx.cfg.poll.interval.min(Duration::from_millis(500))).await;
+    }
+}
+
+/// How the agent's soft off ended.
+enum AgentOff {
+    /// The host shut down, or the agent took the command (grace given).
+    Done(String),
+    /// No acknowledgement within the soft-off timeout.
+    NoAck(String),
 }
 
 /// Waits for the host to go down after the agent is asked to power off: until
 /// every feed reads off (a QMP "PDU" sees the guest stop), or the grace period
 /// after the agent took the command (a real PDU's outlet stays on), or the
 /// timeout. Returns what happened, for the power step's detail.
-async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
+async fn agent_soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> AgentOff {
     let start = tokio::time::Instant::now();
     let deadline = start + ctx.cfg.soft_off_timeout;
     loop {
@@ -150,10 +236,10 @@ async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
             }
         }
         if all_off {
-            return format!(
+            return AgentOff::Done(format!(
                 "host shut down on the agent's poweroff after {:.1}s (outlet reads off)",
                 start.elapsed().as_secs_f64()
-            );
+            ));
         }
         let sent = ctx
             .poweroff_sent
@@ -162,17 +248,17 @@ async fn soft_off(ctx: &Ctx, run_id: &str, feeds: &[Feed]) -> String {
             .and_then(|m| m.get(run_id).copied());
         if let Some(t) = sent {
             if t.elapsed() >= ctx.cfg.soft_off_grace {
-                return format!(
+                return AgentOff::Done(format!(
                     "agent took the poweroff command; gave the OS {}s to shut down before cutting power",
                     ctx.cfg.soft_off_grace.as_secs()
-                );
+                ));
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return format!(
-                "no poweroff acknowledged within {}s; cutting power",
+            return AgentOff::NoAck(format!(
+                "no poweroff acknowledged within {}s",
                 ctx.cfg.soft_off_timeout.as_secs()
-            );
+            ));
         }
         tokio::time::sleep(ctx.cfg.poll.interval).await;
     }

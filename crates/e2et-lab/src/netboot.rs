@@ -9,6 +9,7 @@ use std::process::Command;
 const INIT: &str = include_str!("guest/init");
 const UDHCPC: &str = include_str!("guest/udhcpc.script");
 const POWEROFF: &str = include_str!("guest/e2et-poweroff");
+const POWER_BUTTON: &str = include_str!("guest/acpi-power-button");
 
 /// Modules the guest loads, roots of the dependency walk. crc32c goes first:
 /// ext4 needs it but names it only as a soft dependency.
@@ -18,6 +19,9 @@ pub const WANTED: &[&str] = &[
     "virtio_net",
     "virtio_blk",
     "ext4",
+    // The ACPI power button as an input device, for busybox acpid.
+    "evdev",
+    "button",
 ];
 
 pub struct Artifacts {
@@ -183,6 +187,7 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
         let mut h = Sha256::new();
         h.update(std::fs::read(&probe_dst)?);
         h.update(INIT.as_bytes());
+        h.update(POWER_BUTTON.as_bytes());
         h.update(kver.as_bytes());
         hex::encode(&h.finalize()[..6])
     };
@@ -193,6 +198,8 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
     write_exec(&stage.join("init"), INIT)?;
     write_exec(&stage.join("etc/udhcpc.script"), UDHCPC)?;
     write_exec(&stage.join("bin/e2et-poweroff"), POWEROFF)?;
+    std::fs::create_dir_all(stage.join("etc/acpi/PWRF"))?;
+    write_exec(&stage.join("etc/acpi/PWRF/00000080"), POWER_BUTTON)?;
     run(Command::new("mknod")
         .arg(stage.join("dev/console"))
         .args(["c", "5", "1"]))?;

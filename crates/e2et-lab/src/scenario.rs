@@ -131,13 +131,23 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
                 .context("vm1.power")?
                 .push(second);
         }
+        // No agent of a quick run is up before its cycle: the hypervisor
+        // presses the power button (QMP system_powerdown), as a BMC would.
+        Scenario::Quick => {
+            let n = vm1["power"][0]["outlet"]
+                .as_u64()
+                .context("vm1.power[0].outlet")?;
+            vm1["bmc"] = Value::String(format!(
+                "qmp:{}",
+                pdu_dir.join(format!("outlet-{n}.qmp")).display()
+            ));
+        }
         Scenario::Pass
         | Scenario::NoRun
         | Scenario::Fleet
         | Scenario::Identity
         | Scenario::Openrc
         | Scenario::Hung
-        | Scenario::Quick
         | Scenario::Impostor => {}
     }
     if s == Scenario::Fleet {

@@ -185,6 +185,14 @@ pub struct HostSpec {
     /// credential `ipmi-<host>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_capture: Option<String>,
+    /// The host's BMC or hypervisor, asked for a clean shutdown (the ACPI
+    /// power button) before the outlet is cut when no agent of the run is up
+    /// to take one (quick runs, a hung host):
+    /// `ipmi:<user>@<bmc>[:<port>][?cipher=<n>]` (`chassis power soft` over
+    /// lanplus; the password is the credential `ipmi-<host>`) or
+    /// `qmp:<absolute socket path>` (QEMU's `system_powerdown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<String>,
     pub profile: String,
     #[serde(default)]
     pub expect: Expect,
@@ -216,9 +224,10 @@ pub struct IpmiSol {
 }
 
 impl IpmiSol {
-    fn parse(s: &str, rest: &str) -> Result<IpmiSol, String> {
+    /// `rest`: what follows `scheme:` in `s`.
+    fn parse(s: &str, scheme: &str, rest: &str) -> Result<IpmiSol, String> {
         let bad = |why: &str| {
-            format!("{s:?}: {why}; expected ipmi-sol:<user>@<bmc>[:<port>][?cipher=<0-17>]")
+            format!("{s:?}: {why}; expected {scheme}:<user>@<bmc>[:<port>][?cipher=<0-17>]")
         };
         let (target, cipher) = match rest.split_once('?') {
             None => (rest, 17),
@@ -278,10 +287,37 @@ impl ConsoleSource {
             }
             Ok(ConsoleSource::Unix(p.into()))
         } else if let Some(r) = s.strip_prefix("ipmi-sol:") {
-            IpmiSol::parse(s, r).map(ConsoleSource::IpmiSol)
+            IpmiSol::parse(s, "ipmi-sol", r).map(ConsoleSource::IpmiSol)
         } else {
             Err(format!(
                 "{s:?}: expected tcp:<host>:<port>, unix:<path> or ipmi-sol:<user>@<bmc>[:<port>][?cipher=<n>]"
+            ))
+        }
+    }
+}
+
+/// Who presses a host's power button (`HostSpec::bmc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BmcSource {
+    /// A BMC over IPMI 2.0 (RMCP+): `chassis power soft`, `chassis power
+    /// status`. The user, address and cipher suite as for SOL.
+    Ipmi(IpmiSol),
+    /// A QEMU hypervisor's QMP socket: `system_powerdown`, `query-status`.
+    Qmp(std::path::PathBuf),
+}
+
+impl BmcSource {
+    pub fn parse(s: &str) -> Result<BmcSource, String> {
+        if let Some(r) = s.strip_prefix("ipmi:") {
+            IpmiSol::parse(s, "ipmi", r).map(BmcSource::Ipmi)
+        } else if let Some(p) = s.strip_prefix("qmp:") {
+            if !p.starts_with('/') || p.contains('\0') {
+                return Err(format!("{s:?}: expected qmp:<absolute socket path>"));
+            }
+            Ok(BmcSource::Qmp(p.into()))
+        } else {
+            Err(format!(
+                "{s:?}: expected ipmi:<user>@<bmc>[:<port>][?cipher=<n>] or qmp:<absolute socket path>"
             ))
         }
     }

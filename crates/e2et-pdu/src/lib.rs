@@ -2,6 +2,7 @@
 //! back; [`switch_verified`] and [`cycle`] build the observed sequences the
 //! lifecycle needs (never trusting a command without reading the state back).
 pub mod apc;
+pub mod bmc;
 pub mod drivers;
 pub mod qmp;
 pub mod serialized;

@@ -14,6 +14,8 @@ use tokio::net::UnixStream;
 pub struct QmpDriver {
     name: String,
     dir: PathBuf,
+    /// One VM's socket for every outlet (a hypervisor as a host's BMC).
+    fixed: Option<PathBuf>,
     timeout: Duration,
 }
 
@@ -22,12 +24,27 @@ impl QmpDriver {
         QmpDriver {
             name: name.into(),
             dir: dir.into(),
+            fixed: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// One VM at `socket`: every outlet number names it.
+    pub fn at_socket(name: impl Into<String>, socket: impl Into<PathBuf>) -> QmpDriver {
+        let socket = socket.into();
+        QmpDriver {
+            name: name.into(),
+            dir: socket.parent().map(PathBuf::from).unwrap_or_default(),
+            fixed: Some(socket),
             timeout: Duration::from_secs(10),
         }
     }
 
     pub fn socket(&self, outlet: u32) -> PathBuf {
-        self.dir.join(format!("outlet-{outlet}.qmp"))
+        match &self.fixed {
+            Some(p) => p.clone(),
+            None => self.dir.join(format!("outlet-{outlet}.qmp")),
+        }
     }
 
     /// Runs QMP commands in one session; returns each command's `return` value.

@@ -113,6 +113,7 @@ fn spec_from_facts(inv: &Inventory, profile: &str, f: &Facts) -> Result<HostSpec
         power: vec![],
         console: "unknown (scored against a profile)".into(),
         console_capture: None,
+        bmc: None,
         profile: profile.to_string(),
         expect,
         required_zone: e2et_model::Zone::P90,

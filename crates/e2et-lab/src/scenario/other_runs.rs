@@ -78,6 +78,25 @@ pub(super) fn quick(
     );
     let rb = check(&r, "first_boot.reboot_observed")?;
     ensure!(rb.passed(), "reboot not shown: {rb:?}");
+    // No agent of the quick run was up: the hypervisor pressed the power
+    // button, the guest shut itself down, and only then was the outlet cut.
+    let actions: Vec<&str> = r
+        .run
+        .power_steps
+        .iter()
+        .map(|p| p.action.as_str())
+        .collect();
+    ensure!(
+        actions == ["soft_off", "off", "on"],
+        "quick run power steps {actions:?}: the soft off must come before the outlet is cut"
+    );
+    let soft = &r.run.power_steps[0];
+    ensure!(
+        soft.ok
+            && soft.detail.contains("QMP system_powerdown")
+            && soft.detail.contains("the host shut down after"),
+        "the soft off did not go through the hypervisor: {soft:?}"
+    );
     let installed = format!("image e2et-lab-installed {}", art.image_version);
     let kept = format!("quick runs never promote: last-known-good stays {netboot} (run {cold},");
     ensure!(
@@ -90,6 +109,7 @@ pub(super) fn quick(
     // The console shows the whole path: iPXE handed the host to its disk,
     // SYSLINUX booted the installed system, whose agent enrolled.
     for want in [
+        "e2et-lab: ACPI power button pressed: shutting down cleanly".to_string(),
         format!("e2et: quick run {run} boots the installed system"),
         "SYSLINUX".to_string(),
         "e2et-lab: installed system of vm1: enrolling".to_string(),

@@ -321,6 +321,9 @@ impl Inventory {
             if let Some(Err(e)) = h.console_capture.as_deref().map(ConsoleSource::parse) {
                 errs.push(err(subject.clone(), "consoleCapture", e));
             }
+            if let Some(Err(e)) = h.bmc.as_deref().map(BmcSource::parse) {
+                errs.push(err(subject.clone(), "bmc", e));
+            }
             if h.power.is_empty() {
                 errs.push(err(
                     subject.clone(),

@@ -139,6 +139,44 @@ fn console_capture_is_a_tcp_port_a_unix_socket_or_ipmi_sol() {
 }
 
 #[test]
+fn bmc_is_ipmi_or_a_qmp_socket() {
+    let mut v = sample();
+    v["hosts"]["a"]["bmc"] = "ipmi:ADMIN@k10-bmc.mgmt?cipher=3".into();
+    v["hosts"]["b"]["bmc"] = "qmp:/run/vm1.qmp".into();
+    let inv = Inventory::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        BmcSource::parse(inv.hosts["a"].bmc.as_deref().unwrap()),
+        Ok(BmcSource::Ipmi(IpmiSol {
+            user: "ADMIN".into(),
+            bmc: "k10-bmc.mgmt".into(),
+            port: 623,
+            cipher: 3,
+        }))
+    );
+    assert_eq!(
+        BmcSource::parse(inv.hosts["b"].bmc.as_deref().unwrap()),
+        Ok(BmcSource::Qmp("/run/vm1.qmp".into()))
+    );
+    for bad in [
+        "ipmi:bmc",
+        "ipmi:a@bmc:0",
+        "ipmi-sol:a@bmc",
+        "qmp:rel.qmp",
+        "redfish:bmc",
+    ] {
+        let mut v = sample();
+        v["hosts"]["a"]["bmc"] = bad.into();
+        let e = errors_of(v);
+        assert_eq!(
+            (e[0].subject.as_str(), e[0].field.as_str()),
+            ("host a", "bmc"),
+            "{bad}"
+        );
+        assert!(e[0].problem.contains(bad), "{}", e[0]);
+    }
+}
+
+#[test]
 fn snmp_settings_are_checked() {
     let mut v = sample();
     v["pdus"]["apc"]["snmp"]["version"] = "2c".into();

@@ -15,6 +15,7 @@ pub(crate) fn spec() -> HostSpec {
         }],
         console: "serial:ttyS0@115200".into(),
         console_capture: None,
+        bmc: None,
         profile: "lab".into(),
         expect: Expect {
             cpus: Some(2),
