@@ -50,7 +50,7 @@ for scenario, check in [
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
 
-SCENARIOS = ["pass", "persistence-loss", "hard-fail", "hung", "crash", "quick", "impostor"]
+SCENARIOS = ["pass", "uefi", "persistence-loss", "hard-fail", "hung", "crash", "quick", "impostor"]
 xsd = xmlschema.XMLSchema(".cache/junit-xsd/jenkins-junit.xsd")
 for scenario in SCENARIOS:
     path = f"{out}/{scenario}/report.junit.xml"

@@ -21,6 +21,9 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       # IPMI Serial over LAN: the crash scenario's BMC (ipmi_sim) and the
       # client e2etd runs to read it
       openipmi ipmitool
+      # the uefi scenario: OVMF firmware with its own PXE client, and
+      # Debian's iPXE (ipxe.efi, undionly.kpxe) served over TFTP by dnsmasq
+      ovmf ipxe
       # bench-probe compares the probe with lshw
       lshw
       # the dashboard is tested in a real browser (headless, playwright-core)

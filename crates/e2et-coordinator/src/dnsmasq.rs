@@ -137,13 +137,17 @@ pub fn render(inv: &Inventory, o: &DnsmasqOptions) -> Result<String, DnsmasqErro
     let _ = writeln!(s, "dhcp-boot=tag:ipxe,{}/boot/start.ipxe", o.public_url);
     if let Some(root) = &o.tftp_root {
         let _ = writeln!(s, "enable-tftp\ntftp-root={root}");
+        // The firmware's own PXE client gets iPXE over TFTP by its client
+        // architecture (RFC 4578 option 93): x86-64 UEFI (7, 9) ipxe.efi,
+        // BIOS (0) undionly.kpxe; any other architecture gets no boot file
+        // rather than one it cannot run. iPXE then asks again (above).
         let _ = writeln!(
             s,
-            "dhcp-match=set:efi64,option:client-arch,7\ndhcp-match=set:efi64,option:client-arch,9"
+            "dhcp-match=set:efi64,option:client-arch,7\ndhcp-match=set:efi64,option:client-arch,9\ndhcp-match=set:bios,option:client-arch,0"
         );
         let _ = writeln!(
             s,
-            "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi\ndhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe"
+            "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi\ndhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe"
         );
     }
     if o.router_advertisements {
@@ -268,5 +272,22 @@ mod tests {
         assert!(c.contains("dhcp-range=::,constructor:br0,ra-only\n"));
         assert!(c.contains("dhcp-option=option:dns-server,10.99.0.1\n"));
         assert!(c.contains("port=0\n"), "this dnsmasq serves no DNS");
+        assert!(!c.contains("enable-tftp"), "no TFTP root, no TFTP");
+    }
+
+    #[test]
+    fn firmware_pxe_gets_ipxe_for_its_architecture() {
+        let mut o = options("10.99.0.0", "255.255.255.0");
+        o.tftp_root = Some("/srv/tftp".into());
+        let c = render(&inventory("10.99.0.11"), &o).unwrap();
+        assert!(c.contains("enable-tftp\ntftp-root=/srv/tftp\n"));
+        for arch in ["7", "9"] {
+            assert!(c.contains(&format!("dhcp-match=set:efi64,option:client-arch,{arch}\n")));
+        }
+        assert!(c.contains("dhcp-match=set:bios,option:client-arch,0\n"));
+        assert!(c.contains("dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi\n"));
+        assert!(c.contains("dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe\n"));
+        // iPXE itself (option 175) is never handed a TFTP binary again.
+        assert!(!c.contains("dhcp-boot=tag:efi64"));
     }
 }

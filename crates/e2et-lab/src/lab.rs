@@ -30,6 +30,12 @@ pub fn console_socket(dir: &Path, name: &str) -> PathBuf {
 pub const BMC_PORT: u16 = 6230;
 pub const SOL_SERIAL_PORT: u16 = 7001;
 pub const BMC_USER: &str = "e2et";
+/// Debian's iPXE binaries for the firmware's own PXE client (package ipxe).
+pub const IPXE_DIR: &str = "/usr/lib/ipxe";
+/// Debian's OVMF (package ovmf): the UEFI firmware code and its variable
+/// store template (4 MiB flash layout).
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 /// The `consoleCapture` of a VM whose console is read through its BMC.
 /// ipmi_sim offers RMCP+ cipher suites up to 3 (HMAC-SHA1, AES-CBC-128).
@@ -52,6 +58,9 @@ pub struct Lab {
     /// VMs whose serial port is carried by a BMC (SOL) rather than read
     /// from a Unix socket.
     sol: std::collections::HashSet<String>,
+    /// VMs booted by OVMF (UEFI) with no iPXE option ROM on their NIC: the
+    /// firmware's own PXE client fetches iPXE over TFTP.
+    uefi: std::collections::HashSet<String>,
     /// Namespaces of other machines on the bridge ([`Lab::add_neighbour`]).
     neighbours: Vec<String>,
 }
@@ -94,6 +103,7 @@ impl Lab {
             bin: bin.to_path_buf(),
             children: Vec::new(),
             sol: Default::default(),
+            uefi: Default::default(),
             neighbours: Vec::new(),
             taps: 0,
             emulator: None,
@@ -184,10 +194,13 @@ impl Lab {
         Ok(())
     }
 
-    pub fn start_dnsmasq(&mut self, inventory: &Path) -> Result<()> {
+    /// Starts dnsmasq with e2etd's configuration. With `tftp`, it also
+    /// serves iPXE over TFTP to the firmware's own PXE client (Debian's
+    /// ipxe.efi and undionly.kpxe, copied into `<lab>/tftp`).
+    pub fn start_dnsmasq(&mut self, inventory: &Path, tftp: bool) -> Result<()> {
         let conf = self.dir.join("dnsmasq.conf");
-        let out = Command::new(self.bin.join("e2etd"))
-            .arg("--inventory")
+        let mut cmd = Command::new(self.bin.join("e2etd"));
+        cmd.arg("--inventory")
             .arg(inventory)
             .args(["dnsmasq-config", "--interface", "br0", "--subnet", SUBNET])
             .args([
@@ -196,9 +209,22 @@ impl Lab {
                 "--router-advertisements",
             ])
             .arg("--dhcp-log")
-            .arg(self.dir.join("dnsmasq.log"))
-            .output()
-            .context("running e2etd dnsmasq-config")?;
+            .arg(self.dir.join("dnsmasq.log"));
+        if tftp {
+            let root = self.dir.join("tftp");
+            std::fs::create_dir_all(&root)?;
+            for f in ["ipxe.efi", "undionly.kpxe"] {
+                let src = Path::new(IPXE_DIR).join(f);
+                std::fs::copy(&src, root.join(f)).with_context(|| {
+                    format!(
+                        "{} (Debian package ipxe; scripts/lab-deps.sh)",
+                        src.display()
+                    )
+                })?;
+            }
+            cmd.arg("--tftp-root").arg(&root);
+        }
+        let out = cmd.output().context("running e2etd dnsmasq-config")?;
         if !out.status.success() {
             bail!(
                 "e2etd dnsmasq-config: {}",

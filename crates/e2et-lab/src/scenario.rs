@@ -51,6 +51,11 @@ pub enum Scenario {
     /// over), whose agent enrols with the host's key: transient, and the
     /// last-known-good stays the cold run's.
     Quick,
+    /// vm1 boots as a UEFI server does: OVMF, no iPXE ROM on its NIC, the
+    /// firmware's PXE client fetches ipxe.efi over TFTP from dnsmasq, iPXE
+    /// then the run's HTTP script: passed, and the kept console shows the
+    /// firmware's PXE, the TFTP transfer, iPXE and the kernel on both boots.
+    Uefi,
     /// A second machine on vm1's bridge (own namespace and address) takes
     /// vm1's boot script first and says hello as its agent: the run fails
     /// with "conflicting agents" naming both, and no power action follows.
@@ -71,6 +76,7 @@ impl Scenario {
             Scenario::Hung => "hung",
             Scenario::Quick => "quick",
             Scenario::Impostor => "impostor",
+            Scenario::Uefi => "uefi",
         }
     }
 }
@@ -143,6 +149,7 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
             ));
         }
         Scenario::Pass
+        | Scenario::Uefi
         | Scenario::NoRun
         | Scenario::Fleet
         | Scenario::Identity
@@ -259,7 +266,7 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         println!("[{}] PDU {pdu_name}: SNMPv3 ({user}) AP7901 emulator on {listen}, outlets wired to QEMU over QMP", s.name());
     }
     lab.start_site_dns(&inv_path)?;
-    lab.start_dnsmasq(&inv_path)?;
+    lab.start_dnsmasq(&inv_path, s == Scenario::Uefi)?;
     // The crash scenario's coordinator runs under a supervisor that restarts
     // it after each crash, arming the next crash point.
     let supervisor = if s == Scenario::Crash {
@@ -293,6 +300,9 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
 
     if s == Scenario::Crash {
         lab.serial_over_sol("vm1");
+    }
+    if s == Scenario::Uefi {
+        lab.uefi("vm1");
     }
     let vm = lab.start_vm("vm1", &mac, &qmp, false)?;
     if s == Scenario::Crash {

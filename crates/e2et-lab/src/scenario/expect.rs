@@ -14,7 +14,7 @@ pub(super) fn check<'a>(r: &'a Report, id: &str) -> Result<&'a e2et_model::Check
 pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Result<()> {
     let lc = &r.lifecycle;
     match s {
-        Scenario::Pass => {
+        Scenario::Pass | Scenario::Uefi => {
             ensure!(
                 code == 0,
                 "e2et run exited {code}, verdict {}: {:?}",
@@ -41,9 +41,13 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 "the kept console lacks {script:?} or has {inits} boots of userspace, want 2"
             );
             println!(
-                "[pass] console kept by e2etd: {} bytes: iPXE ran this run's script, {inits} boots of userspace",
+                "[{}] console kept by e2etd: {} bytes: iPXE ran this run's script, {inits} boots of userspace",
+                s.name(),
                 console.len()
             );
+            if s == Scenario::Uefi {
+                uefi_console(console)?;
+            }
             ensure!(
                 r.validations.len() == 2,
                 "{} validations",
@@ -80,8 +84,10 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 "md/junit do not show the run"
             );
             println!(
-                "[pass] boot ids {b1} → {b2}; lifecycle {lc:?}; score {} zone {}",
-                r.score, r.zone
+                "[{}] boot ids {b1} → {b2}; lifecycle {lc:?}; score {} zone {}",
+                s.name(),
+                r.score,
+                r.zone
             );
         }
         Scenario::PersistenceLoss => {
@@ -252,6 +258,33 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
             )
         }
     }
+    Ok(())
+}
+
+/// The UEFI path, on each of the two boots, as the kept console shows it:
+/// the firmware's own PXE client, its TFTP download of ipxe.efi, iPXE
+/// running as an EFI program, then the kernel.
+fn uefi_console(console: &str) -> Result<()> {
+    let wants = [
+        ("the firmware's PXE client", "Start PXE over IPv4"),
+        ("the TFTP transfer of iPXE", "NBP filename is ipxe.efi"),
+        (
+            "the TFTP download finishing",
+            "NBP file downloaded successfully",
+        ),
+        ("iPXE", "iPXE initialising devices"),
+        ("the kernel", "EFI stub"),
+    ];
+    for (what, text) in wants {
+        let n = console.matches(text).count();
+        ensure!(
+            n == 2,
+            "the kept console shows {what} ({text:?}) {n} times, want once per boot (2)"
+        );
+    }
+    println!(
+        "[uefi] kept console, each of 2 boots: OVMF PXE → TFTP ipxe.efi → iPXE → kernel (EFI stub)"
+    );
     Ok(())
 }
 
