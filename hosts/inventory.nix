@@ -19,11 +19,11 @@
   # expected unless a profile says otherwise.
   profiles = {
     # The lab's netboot VM: a busybox initramfs (RAM root) with the probe, a
-    # persistent virtio disk at /persist, busybox syslogd. It runs no sshd and
-    # no NTP client, and says so here rather than failing or passing silently.
+    # persistent virtio disk at /persist, busybox syslogd, dropbear on port 22
+    # (host key kept on /persist). It runs no NTP client, and says so here
+    # rather than failing or passing silently.
     lab-netboot = {
       firstBoot = {
-        ssh = false;
         timeSync = false;
         init = "busybox";
         cmdline = [ "console=ttyS0,115200" ];

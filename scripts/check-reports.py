@@ -41,6 +41,7 @@ for scenario, check in [
     ("hard-fail", "platform.memory.min"),
     ("hung", "first_boot.booted"),
     ("impostor", "provisioning.one_agent"),
+    ("ssh-blocked", "network.ssh.key_exchange"),
 ]:
     _, cases = load(scenario)
     f = failed(cases)
@@ -50,7 +51,7 @@ for scenario, check in [
         problems.append(f"{scenario}: the verdict case does not fail")
     print(f"junit {scenario}: {len(cases)} cases, failed: {', '.join(sorted(set(n.split(' — ')[0] for n in f)))}")
 
-SCENARIOS = ["pass", "uefi", "persistence-loss", "hard-fail", "hung", "crash", "quick", "impostor"]
+SCENARIOS = ["pass", "uefi", "ssh-blocked", "persistence-loss", "hard-fail", "hung", "crash", "quick", "impostor"]
 xsd = xmlschema.XMLSchema(".cache/junit-xsd/jenkins-junit.xsd")
 for scenario in SCENARIOS:
     path = f"{out}/{scenario}/report.junit.xml"

@@ -24,6 +24,8 @@ pkgs=(qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio kmod nix-bin
       # the uefi scenario: OVMF firmware with its own PXE client, and
       # Debian's iPXE (ipxe.efi, undionly.kpxe) served over TFTP by dnsmasq
       ovmf ipxe
+      # the netboot image's SSH server and its firewall (ssh-blocked)
+      dropbear-bin nftables
       # bench-probe compares the probe with lshw
       lshw
       # the dashboard is tested in a real browser (headless, playwright-core)

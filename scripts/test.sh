@@ -58,7 +58,7 @@ stage "nix: each check can fail: the old defects put back one at a time (scripts
 python3 scripts/nix-checks-defects.py
 
 stage "lab scenarios"
-./target/release/e2et-lab scenario pass uefi persistence-loss hard-fail no-run hung crash quick impostor fleet identity openrc | tee /tmp/e2et-lab.log
+./target/release/e2et-lab scenario pass uefi ssh-blocked persistence-loss hard-fail no-run hung crash quick impostor fleet identity openrc | tee /tmp/e2et-lab.log
 
 stage "the reports, read by real consumers (junitparser, jsonschema, xmlschema with the JUnit XSD)"
 python3 scripts/check-reports.py lab-out

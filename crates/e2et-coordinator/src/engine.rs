@@ -373,6 +373,19 @@ async fn await_facts(
     let Some((_, boot_id, f)) = facts.iter().find(|(s, _, _)| *s == seq) else {
         return Ok(Event::Failed(format!("facts of boot {seq} vanished")));
     };
+    // SSH seen from the network, beside what the probe saw inside.
+    let offered = if spec.expect.first_boot.ssh {
+        let addr = format!("{}:{}", spec.ip, f.first_boot.ssh.port);
+        Some(match addr.parse::<std::net::SocketAddr>() {
+            Ok(a) => crate::ssh::host_key(a, crate::ssh::BOUND).await,
+            Err(e) => Err(format!("management address {addr}: {e}")),
+        })
+    } else {
+        None
+    };
+    let ssh = crate::ssh::check(spec, f, seq, offered);
+    let ssh_failed = ssh.failed().then(|| ssh.id.clone());
+    add_engine_checks(ctx, run_id, None, vec![ssh]).await?;
     let v = score_validation(
         &ctx.policy,
         seq,
@@ -392,6 +405,7 @@ async fn await_facts(
         .iter()
         .filter(|c| c.failed())
         .map(|c| c.id.as_str())
+        .chain(ssh_failed.as_deref())
         .collect();
     Ok(Event::Done(format!(
         "boot {seq} scored {:.2} ({}){}",

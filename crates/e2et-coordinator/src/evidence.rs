@@ -41,6 +41,9 @@ pub(crate) async fn add_engine_checks(
         .run(run_id)?
         .ok_or_else(|| StoreError::NoRun(run_id.into()))?;
     let mut checks: Vec<Check> = serde_json::from_str(&row.engine_checks)?;
+    // A check taken again (a run resumed after a restart) replaces its
+    // earlier outcome rather than standing beside it.
+    checks.retain(|c| !new.iter().any(|n| n.id == c.id));
     checks.extend(new);
     let reason = reason.map(str::to_string).or(row.abort_reason);
     ctx.store

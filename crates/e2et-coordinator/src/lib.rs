@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod notify;
 pub mod power;
 pub mod serve;
+pub mod ssh;
 pub mod store;
 pub mod supervisor;

@@ -61,6 +61,9 @@ pub struct Lab {
     /// VMs booted by OVMF (UEFI) with no iPXE option ROM on their NIC: the
     /// firmware's own PXE client fetches iPXE over TFTP.
     uefi: std::collections::HashSet<String>,
+    /// Kernel arguments added to the netboot image's (a scenario's switch
+    /// inside the image, e.g. `e2et.lab.drop_ssh`).
+    pub extra_kernel_args: String,
     /// Namespaces of other machines on the bridge ([`Lab::add_neighbour`]).
     neighbours: Vec<String>,
 }
@@ -104,6 +107,7 @@ impl Lab {
             children: Vec::new(),
             sol: Default::default(),
             uefi: Default::default(),
+            extra_kernel_args: String::new(),
             neighbours: Vec::new(),
             taps: 0,
             emulator: None,
@@ -375,7 +379,14 @@ impl Lab {
             .arg("--artifacts")
             .arg(&artifacts.dir)
             .args(["--kernel", &artifacts.kernel, "--initrd", &artifacts.initrd])
-            .args(["--cmdline", "console=ttyS0,115200 loglevel=4 panic=10"])
+            .arg("--cmdline")
+            .arg(
+                format!(
+                    "console=ttyS0,115200 loglevel=4 panic=10 {}",
+                    self.extra_kernel_args
+                )
+                .trim_end(),
+            )
             .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
             .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])
             .args(["--heartbeat-timeout-s", &HEARTBEAT_TIMEOUT_S.to_string()])

@@ -22,6 +22,18 @@ pub const WANTED: &[&str] = &[
     // The ACPI power button as an input device, for busybox acpid.
     "evdev",
     "button",
+    // nftables: the ssh-blocked scenario drops port 22 on eth0.
+    "nf_tables",
+];
+
+/// Debian executables the image carries, with their shared libraries:
+/// dropbear (the SSH server on the management path) and its key tool, and
+/// nft (the ssh-blocked scenario's firewall). Packages dropbear-bin and
+/// nftables (scripts/lab-deps.sh).
+const EXTRA_BINS: &[(&str, &str)] = &[
+    ("/usr/sbin/dropbear", "bin/dropbear"),
+    ("/usr/bin/dropbearkey", "bin/dropbearkey"),
+    ("/usr/sbin/nft", "bin/nft"),
 ];
 
 pub struct Artifacts {
@@ -167,7 +179,20 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
         .arg("--strip-all")
         .arg(probe)
         .arg(&probe_dst))?;
-    for lib in needed_libs(probe)? {
+    let mut libs = needed_libs(probe)?;
+    for (src, dst) in EXTRA_BINS {
+        let src = Path::new(src);
+        std::fs::copy(src, stage.join(dst)).with_context(|| {
+            format!(
+                "copying {} (scripts/lab-deps.sh installs it)",
+                src.display()
+            )
+        })?;
+        libs.extend(needed_libs(src)?);
+    }
+    libs.sort();
+    libs.dedup();
+    for lib in libs {
         let dst = stage.join(lib.strip_prefix("/").unwrap_or(&lib));
         if let Some(p) = dst.parent() {
             std::fs::create_dir_all(p)?;
@@ -188,6 +213,9 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
         h.update(std::fs::read(&probe_dst)?);
         h.update(INIT.as_bytes());
         h.update(POWER_BUTTON.as_bytes());
+        for (_, dst) in EXTRA_BINS {
+            h.update(std::fs::read(stage.join(dst))?);
+        }
         h.update(kver.as_bytes());
         hex::encode(&h.finalize()[..6])
     };

@@ -56,6 +56,11 @@ pub enum Scenario {
     /// then the run's HTTP script: passed, and the kept console shows the
     /// firmware's PXE, the TFTP transfer, iPXE and the kernel on both boots.
     Uefi,
+    /// vm1's image drops port 22 on its management interface (nftables)
+    /// while dropbear listens everywhere: the probe inside sees SSH fine,
+    /// e2etd's own key exchange from outside does not get through: failed,
+    /// on that check, with the reason.
+    SshBlocked,
     /// A second machine on vm1's bridge (own namespace and address) takes
     /// vm1's boot script first and says hello as its agent: the run fails
     /// with "conflicting agents" naming both, and no power action follows.
@@ -77,6 +82,7 @@ impl Scenario {
             Scenario::Quick => "quick",
             Scenario::Impostor => "impostor",
             Scenario::Uefi => "uefi",
+            Scenario::SshBlocked => "ssh-blocked",
         }
     }
 }
@@ -150,6 +156,7 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
         }
         Scenario::Pass
         | Scenario::Uefi
+        | Scenario::SshBlocked
         | Scenario::NoRun
         | Scenario::Fleet
         | Scenario::Identity
@@ -241,6 +248,9 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
     let qmp = pdu_dir.join(format!("outlet-{}.qmp", outlet(&inv, "vm1")?));
 
     let mut lab = Lab::new(&dir, env.bin)?;
+    if s == Scenario::SshBlocked {
+        lab.extra_kernel_args = "e2et.lab.drop_ssh".into();
+    }
     println!("[{}] lab in {} (netns {})", s.name(), dir.display(), lab.ns);
     // vm1's PDU: an SNMPv3 AP7901 emulator wired to QEMU, or QMP directly.
     let pdu_name = inv["hosts"]["vm1"]["power"][0]["pdu"]

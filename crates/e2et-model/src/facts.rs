@@ -242,6 +242,12 @@ pub struct HostKey {
     /// Octal permission bits of the private key.
     pub mode: String,
     pub bytes: u64,
+    /// The public key as `<algorithm> <base64>`, from `<path>.pub` beside
+    /// the private key (OpenSSH writes it; for dropbear, `dropbearkey -y`
+    /// prints it). What the coordinator's own SSH key exchange must be
+    /// offered. The private key is never read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]

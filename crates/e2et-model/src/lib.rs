@@ -20,6 +20,6 @@ pub use report::{Report, Verdict, Zone};
 pub use run::{RunMode, RunState};
 
 /// Version of the facts document a probe emits. Bumped on any change of shape.
-pub const FACTS_VERSION: u32 = 2;
+pub const FACTS_VERSION: u32 = 3;
 /// Version of the report document. Bumped on any change of shape.
 pub const REPORT_VERSION: u32 = 2;

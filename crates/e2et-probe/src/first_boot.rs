@@ -274,11 +274,16 @@ fn ssh(root: &Root, procs: &Procs, spec_port: Option<u16>) -> SshFacts {
             };
             let path = format!("{dir}/{name}");
             if let Some(m) = root.meta(&path) {
+                let public = root
+                    .read(&format!("{path}.pub"))
+                    .ok()
+                    .and_then(|t| public_key_line(&t));
                 host_keys.push(HostKey {
                     kind: kind.to_string(),
                     mode: m.mode_octal(),
                     bytes: m.len,
                     path,
+                    public,
                 });
             }
         }
@@ -288,6 +293,21 @@ fn ssh(root: &Root, procs: &Procs, spec_port: Option<u16>) -> SshFacts {
         listeners,
         host_keys,
     }
+}
+
+/// `<algorithm> <base64>` from a `.pub` file's first key line (the comment
+/// dropped); `None` when it does not look like one.
+pub fn public_key_line(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-"))?;
+    let mut f = line.split_whitespace();
+    let (alg, b64) = (f.next()?, f.next()?);
+    let ok = b64.len() >= 16
+        && b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+    ok.then(|| format!("{alg} {b64}"))
 }
 
 /// `chronyc -c tracking`: the last field is the leap status.
@@ -483,6 +503,22 @@ fn package_profile(root: &Root) -> Observed<PackageProfile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pub_file_gives_algorithm_and_key_without_the_comment() {
+        assert_eq!(
+            public_key_line("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHt8rBTvEHuF9Gy5 root@vm1\n")
+                .as_deref(),
+            Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHt8rBTvEHuF9Gy5")
+        );
+        // dropbearkey -y prints a header first.
+        assert_eq!(
+            public_key_line("Public key portion is:\necdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= x\nFingerprint: sha1!! 00").as_deref(),
+            Some("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=")
+        );
+        assert_eq!(public_key_line("-----BEGIN OPENSSH PRIVATE KEY-----"), None);
+        assert_eq!(public_key_line("ssh-ed25519 not;base64!"), None);
+    }
 
     #[test]
     fn token_is_redacted_and_the_rest_kept() {

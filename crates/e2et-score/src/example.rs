@@ -219,6 +219,10 @@ pub fn healthy_facts(spec: &HostSpec, run_id: &str, boot_id: &str) -> Facts {
                     kind: "ed25519".into(),
                     mode: "0600".into(),
                     bytes: 399,
+                    public: Some(
+                        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHt8rBTvEHuF9Gy5+IHJ2KLs2UN3F9T3SS4bnT4HMFqM"
+                            .into(),
+                    ),
                 }],
             },
             time: TimeFacts {

@@ -48,6 +48,12 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
             if s == Scenario::Uefi {
                 uefi_console(console)?;
             }
+            // SSH seen from e2etd on both boots: the key exchange completed
+            // with the key the probe reported.
+            for seq in [1, 2] {
+                let c = check(r, &format!("network.ssh.key_exchange:boot{seq}"))?;
+                ensure!(c.passed(), "SSH from the coordinator, boot {seq}: {c:?}");
+            }
             ensure!(
                 r.validations.len() == 2,
                 "{} validations",
@@ -88,6 +94,41 @@ pub(super) fn expect(s: Scenario, r: &Report, code: i32, texts: &[String]) -> Re
                 s.name(),
                 r.score,
                 r.zone
+            );
+        }
+        Scenario::SshBlocked => {
+            ensure!(
+                code != 0 && r.verdict == e2et_model::Verdict::Failed,
+                "verdict {} (exit {code}) with port 22 dropped: {:?}",
+                r.verdict,
+                r.reasons
+            );
+            let outside = check(r, "network.ssh.key_exchange:boot1")?;
+            ensure!(
+                outside.failed()
+                    && outside.observed.as_deref() == Some("no key exchange")
+                    && outside.evidence.contains("10.99.0.11:22"),
+                "the SSH check from outside did not fail with its reason: {outside:?}"
+            );
+            // Inside, everything looks fine: only the outside view caught it.
+            let inside = check(r, "first_boot.ssh.listening")?;
+            ensure!(inside.passed(), "the probe's own SSH check: {inside:?}");
+            ensure!(
+                r.reasons
+                    .iter()
+                    .any(|x| x.contains("network.ssh.key_exchange")),
+                "the reasons do not name the SSH check: {:?}",
+                r.reasons
+            );
+            ensure!(
+                texts[3].contains("e2et-lab: port 22 dropped on eth0"),
+                "the kept console does not show the image dropping port 22"
+            );
+            println!(
+                "[ssh-blocked] inside: {} ({}); from e2etd: {}",
+                inside.observed.as_deref().unwrap_or("?"),
+                inside.id,
+                outside.evidence
             );
         }
         Scenario::PersistenceLoss => {
