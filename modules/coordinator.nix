@@ -116,6 +116,17 @@ let
       _: h: lib.hasPrefix "ipmi-sol:" (h.consoleCapture or "") || lib.hasPrefix "ipmi:" (h.bmc or "")
     ) (cfg.inventory.hosts or { })
   );
+  # Role images the inventory's hosts name (expect.image, profiles merged).
+  roleImages = lib.unique (
+    lib.concatMap (
+      h:
+      let
+        prof = (cfg.inventory.profiles or { }).${h.profile or ""} or { };
+        img = (h.expect or { }).image or (prof.image or null);
+      in
+      lib.optional (img != null) img
+    ) (lib.attrValues (cfg.inventory.hosts or { }))
+  );
   bmcSecrets = lib.mapAttrs' (host: f: lib.nameValuePair "ipmi-${host}" f) cfg.bmcPasswordFiles;
   # Deployment keys (NixOps, colmena) land in /run/keys only when deployed.
   volatileSecrets = lib.filter (f: lib.hasPrefix "/run/keys/" f) secretFiles;
@@ -183,6 +194,23 @@ in
       type = types.str;
       default = "console=ttyS0,115200";
       description = "Extra kernel command line of the netboot image.";
+    };
+
+    images = mkOption {
+      type = types.attrsOf types.path;
+      default = { };
+      example = lib.literalExpression ''
+        { aaa-domain-client = "''${self.packages.x86_64-linux.netboot-aaa-domain-client}"; }
+      '';
+      description = ''
+        Role images served beside the default one, by name: each a directory
+        holding `kernel`, `initrd` and `cmdline` (the image's kernel command
+        line). A host boots the image its inventory names (`expect.image`,
+        from its profile or itself); e2etd refuses at start an image with a
+        missing file, and the inventory gate fails a run whose image is not
+        here. `services.e2et.netbootServer.images` fills this from NixOS
+        netboot systems.
+      '';
     };
 
     operatorTokenFile = mkOption {
@@ -406,6 +434,12 @@ in
         }, whose consoleCapture is ipmi-sol or whose bmc is ipmi.";
       }
       {
+        assertion = lib.all (n: cfg.images ? ${n}) roleImages;
+        message = "services.e2et.coordinator.images: the inventory names image(s) ${
+          lib.concatStringsSep ", " (lib.filter (n: !(cfg.images ? ${n})) roleImages)
+        } (expect.image) that are not served.";
+      }
+      {
         assertion = cfg.inventory ? hosts && cfg.inventory ? pdus;
         message = "services.e2et.coordinator.inventory must be the data of hosts/inventory.nix (with `hosts` and `pdus`).";
       }
@@ -455,6 +489,12 @@ in
             "--heartbeat-timeout-s"
             (toString cfg.timeouts.heartbeatSec)
           ]
+          ++ lib.concatLists (
+            lib.mapAttrsToList (name: dir: [
+              "--image"
+              "${name}=${dir}"
+            ]) cfg.images
+          )
           ++ lib.optionals cfg.dhcp.enable [
             "--dhcp-log"
             dhcpLog

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub fail_intent: Option<String>,
     /// Runs driven at once; more wait in `queued` for a slot.
     pub max_runs: usize,
+    /// The role images served (`--image`), for the inventory gate.
+    pub images: std::collections::BTreeSet<String>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +63,7 @@ impl Default for EngineConfig {
             crash_after: None,
             fail_intent: None,
             max_runs: 64,
+            images: Default::default(),
         }
     }
 }

@@ -477,6 +477,32 @@ async fn check_inventory(ctx: &Ctx, run_id: &str, spec: &HostSpec) -> Result<Eve
         &spec.console,
         format!("inventory console = {:?}", spec.console),
     ));
+    // A role image the host must boot is one this coordinator serves.
+    if let Some(name) = spec.expect.image.as_deref() {
+        let served = ctx.cfg.images.contains(name);
+        if !served {
+            problems.push(format!(
+                "the host boots image {name}, which this coordinator does not serve (--image {name}=<dir>)"
+            ));
+        }
+        checks.push(engine_check(
+            "inventory.image",
+            "the host's netboot image is served",
+            Gate::Inventory,
+            if served { Outcome::Pass } else { Outcome::Fail },
+            name,
+            if served { name } else { "not served" },
+            format!(
+                "served images: {}",
+                ctx.cfg
+                    .images
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     add_engine_checks(ctx, run_id, None, checks).await?;
     Ok(if problems.is_empty() {
         Event::Done(

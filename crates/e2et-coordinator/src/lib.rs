@@ -9,6 +9,7 @@ pub mod dnsmasq;
 pub mod engine;
 pub mod events;
 pub mod evidence;
+pub mod images;
 pub mod janitor;
 pub mod lifecycle;
 pub mod live;

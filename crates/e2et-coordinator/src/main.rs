@@ -50,6 +50,11 @@ struct ServeArgs {
     /// Extra kernel command line for the netboot image.
     #[arg(long, default_value = "console=ttyS0,115200")]
     cmdline: String,
+    /// A role's netboot image, served to the hosts whose inventory names it
+    /// (`expect.image`): `<name>=<dir>`, the directory holding `kernel`,
+    /// `initrd` and `cmdline`. Repeatable.
+    #[arg(long = "image", value_name = "NAME=DIR")]
+    images: Vec<String>,
     /// File holding the operator bearer token (systemd credential), at
     /// least 32 bytes (`openssl rand -hex 32`). Required, unless
     /// --insecure-open-operator-api.
@@ -258,6 +263,7 @@ const MIN_OPERATOR_TOKEN: usize = 32;
 
 #[tokio::main]
 async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
+    let images = e2et_coordinator::images::load(&a.images)?;
     let operator_token_sha256 = match (&a.operator_token_file, a.insecure_open_operator_api) {
         (Some(p), _) => {
             let t = std::fs::read_to_string(p)
@@ -344,6 +350,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             crash_after: a.crash_after.clone(),
             fail_intent: a.fail_intent.clone(),
             max_runs: usize::try_from(a.max_concurrent_runs).unwrap_or(usize::MAX),
+            images: images.keys().cloned().collect(),
         },
         Edges {
             console: ConsoleConfig {
@@ -388,6 +395,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             kernel: a.kernel,
             initrd: a.initrd,
             cmdline: a.cmdline,
+            images,
             operator_token_sha256,
             credentials_dir: e2et_coordinator::notify::credentials_dir(a.credentials_dir.clone()),
             request_timeout: Duration::from_secs(a.request_timeout_s),

@@ -71,6 +71,7 @@ fn app(dir: &std::path::Path) -> axum::Router {
             kernel: "k".into(),
             initrd: "i".into(),
             cmdline: String::new(),
+            images: Default::default(),
             operator_token_sha256: None,
             credentials_dir: Some(dir.join("creds")),
             request_timeout: std::time::Duration::from_secs(30),

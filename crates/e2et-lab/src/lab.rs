@@ -64,6 +64,8 @@ pub struct Lab {
     /// Kernel arguments added to the netboot image's (a scenario's switch
     /// inside the image, e.g. `e2et.lab.drop_ssh`).
     pub extra_kernel_args: String,
+    /// Role images e2etd serves beside the default (`--image name=dir`).
+    pub images: Vec<(String, PathBuf)>,
     /// Namespaces of other machines on the bridge ([`Lab::add_neighbour`]).
     neighbours: Vec<String>,
 }
@@ -108,6 +110,7 @@ impl Lab {
             sol: Default::default(),
             uefi: Default::default(),
             extra_kernel_args: String::new(),
+            images: Vec::new(),
             neighbours: Vec::new(),
             taps: 0,
             emulator: None,
@@ -386,6 +389,11 @@ impl Lab {
                     self.extra_kernel_args
                 )
                 .trim_end(),
+            )
+            .args(
+                self.images
+                    .iter()
+                    .flat_map(|(n, d)| ["--image".to_string(), format!("{n}={}", d.display())]),
             )
             .args(["--hello-timeout-s", &hello_timeout_s.to_string()])
             .args(["--facts-timeout-s", "60", "--soft-off-timeout-s", "30"])

@@ -257,6 +257,44 @@ fn os_release(image_id: &str, version: &str) -> String {
     )
 }
 
+/// A role's netboot image beside the default one (e2etd `--image
+/// <name>=<dir>`): the same kernel, the default initramfs with a second
+/// archive appended that gives it its own os-release (`IMAGE_ID=<name>`),
+/// and its command line. Returns the image's directory
+/// (`<out>/images/<name>`, holding `kernel`, `initrd`, `cmdline`).
+pub fn role_image(art: &Artifacts, name: &str, out: &Path) -> Result<PathBuf> {
+    let dir = out.join("images").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let layer = dir.join("layer");
+    std::fs::create_dir_all(layer.join("etc"))?;
+    std::fs::write(
+        layer.join("etc/os-release"),
+        os_release(name, &art.image_version),
+    )?;
+    std::fs::copy(art.dir.join(&art.kernel), dir.join("kernel"))?;
+    // The kernel unpacks concatenated (compressed) cpio archives in order:
+    // the layer's os-release replaces the base image's.
+    let base = std::fs::read(art.dir.join(&art.initrd))?;
+    let extra = dir.join("layer.gz");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        layer.display(),
+        extra.display()
+    )))?;
+    let mut initrd = base;
+    initrd.extend(std::fs::read(&extra)?);
+    std::fs::write(dir.join("initrd"), initrd)?;
+    std::fs::write(
+        dir.join("cmdline"),
+        "console=ttyS0,115200 loglevel=4 panic=10\n",
+    )?;
+    std::fs::remove_dir_all(&layer)?;
+    std::fs::remove_file(&extra)?;
+    Ok(dir)
+}
+
 /// A host's "installed system" for quick runs: a FAT disk image that
 /// SYSLINUX boots from the BIOS (the lab's stand-in for a disk install),
 /// holding the lab kernel, the netboot initramfs and a second initramfs with

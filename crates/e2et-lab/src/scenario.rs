@@ -103,6 +103,10 @@ pub const CRASH_POINTS: &[&str] = &[
 /// VMs in the fleet scenario.
 pub const FLEET: u32 = 8;
 
+/// The fleet scenario's second role: vm2 boots this image (the default
+/// initramfs with its own os-release), every other VM the default one.
+pub const ROLE_IMAGE: &str = "e2et-lab-role-b";
+
 pub const RAM_PATH: &str = "/var/lib/sss/db/cache_lab.e2et.test.ldb";
 const UNKNOWN_MAC: &str = "52:54:00:e2:e7:99";
 
@@ -182,6 +186,10 @@ pub fn lab_inventory(base_json: &str, pdu_dir: &Path, s: Scenario) -> Result<Val
             h["fqdn"] = Value::String(format!("vm{n}.lab.e2et.test"));
             h["power"][0]["outlet"] = Value::from(n);
             hosts.insert(format!("vm{n}"), h);
+        }
+        // Two roles in one fleet: vm2 boots its own image.
+        if let Some(vm2) = hosts.get_mut("vm2") {
+            vm2["expect"]["image"] = Value::String(ROLE_IMAGE.into());
         }
     }
     // Every lab VM's serial console is a QEMU socket the coordinator keeps;
@@ -293,6 +301,10 @@ pub fn run(env: &Env<'_>, s: Scenario) -> Result<Outcome> {
         } else {
             180
         };
+        if s == Scenario::Fleet {
+            let img = crate::netboot::role_image(env.artifacts, ROLE_IMAGE, &dir)?;
+            lab.images.push((ROLE_IMAGE.to_string(), img));
+        }
         lab.start_e2etd(&inv_path, env.artifacts, hello_timeout)?;
         None
     };

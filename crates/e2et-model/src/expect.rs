@@ -13,9 +13,27 @@ fn port22() -> u16 {
     22
 }
 
+/// A netboot image's name (`Expect::image`, e2etd's `--image <name>=<dir>`):
+/// 1 to 64 of `a-z0-9-_`, starting with a letter or digit, so it is safe in
+/// a URL path and an iPXE script as it is.
+pub fn is_image_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expect {
+    /// The netboot image this host boots (a role's image, e.g.
+    /// `aaa-domain-client`), by the name e2etd serves it under (`--image
+    /// <name>=<dir>`); the image's os-release `IMAGE_ID` must say the same.
+    /// Absent: e2etd's default image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Exact number of logical CPUs.
     #[serde(default)]
     pub cpus: Option<u32>,

@@ -111,12 +111,44 @@ pub(super) async fn boot_script(
                 .boot_log
                 .record(&mac, Some(run), &decision.log_note(), true);
             info!(%run, %mac, %state, window, "boot script issued");
+            // The host's role image, or the default one. The inventory gate
+            // refused a run whose image is not served; this stays closed.
+            let role = app
+                .ctx
+                .inventory
+                .hosts
+                .get(host)
+                .and_then(|h| h.expect.image.as_deref());
+            let (kernel, initrd, cmdline) = match role {
+                None => (
+                    format!("artifacts/{}", app.cfg.kernel),
+                    format!("artifacts/{}", app.cfg.initrd),
+                    app.cfg.cmdline.as_str(),
+                ),
+                Some(name) => match app.cfg.images.get(name) {
+                    Some(img) => (
+                        format!("images/{name}/kernel"),
+                        format!("images/{name}/initrd"),
+                        img.cmdline.as_str(),
+                    ),
+                    None => {
+                        return refuse(
+                            &app,
+                            &mac,
+                            run,
+                            format!(
+                            "host {host} boots image {name}, which this coordinator does not serve"
+                        ),
+                        )
+                    }
+                },
+            };
             Ok(text(boot::netboot_script(
                 &boot::Netboot {
                     public_url: &app.cfg.public_url,
-                    kernel: &app.cfg.kernel,
-                    initrd: &app.cfg.initrd,
-                    cmdline: &app.cfg.cmdline,
+                    kernel: &kernel,
+                    initrd: &initrd,
+                    cmdline,
                 },
                 run,
                 host,

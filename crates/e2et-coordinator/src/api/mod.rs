@@ -32,6 +32,8 @@ pub struct AppConfig {
     pub initrd: String,
     /// Extra kernel arguments for the netboot image (`console=ttyS0`).
     pub cmdline: String,
+    /// The role images (crate::images), served at /boot/images/<name>/.
+    pub images: std::collections::BTreeMap<String, crate::images::Image>,
     /// Sha256 of the operator token; `None` leaves the operator API open (lab).
     pub operator_token_sha256: Option<[u8; 32]>,
     /// Where each host's enrolment key is (`agent-<host>`), for quick runs.
@@ -120,6 +122,15 @@ pub fn router(app: Shared) -> Router {
             "/boot/artifacts",
             tower_http::services::ServeDir::new(app.cfg.artifacts.clone()),
         );
+    // Each role image's kernel and initrd (and nothing else of its directory).
+    let streams = app.cfg.images.iter().fold(streams, |r, (name, img)| {
+        ["kernel", "initrd"].iter().fold(r, |r, f| {
+            r.route_service(
+                &format!("/boot/images/{name}/{f}"),
+                tower_http::services::ServeFile::new(img.dir.join(f)),
+            )
+        })
+    });
     bounded
         .merge(streams)
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
@@ -141,6 +152,8 @@ async fn observe(
         .unwrap_or_else(|| {
             if req.uri().path().starts_with("/boot/artifacts/") {
                 "/boot/artifacts".into()
+            } else if req.uri().path().starts_with("/boot/images/") {
+                "/boot/images".into()
             } else {
                 "unmatched".into()
             }

@@ -79,6 +79,8 @@ pub fn decide(known: bool, holder: Option<Holder<'_>>) -> BootScript {
 pub struct Netboot<'a> {
     /// The coordinator's URL as hosts see it.
     pub public_url: &'a str,
+    /// Paths under `<public_url>/boot/`: `artifacts/<file>` (the default
+    /// image) or `images/<name>/kernel` (a role's).
     pub kernel: &'a str,
     pub initrd: &'a str,
     /// The image's own kernel command line.
@@ -94,7 +96,7 @@ pub fn start_script(public_url: &str) -> String {
 pub fn netboot_script(n: &Netboot<'_>, run: &str, host: &str, token: &str) -> String {
     let u = n.public_url;
     format!(
-        "#!ipxe\necho e2et: run {run} host {host}: netboot\nkernel {u}/boot/artifacts/{k} initrd=initrd {c} e2et.coordinator={u} e2et.run={run} e2et.token={token}\ninitrd --name initrd {u}/boot/artifacts/{i}\nboot\n",
+        "#!ipxe\necho e2et: run {run} host {host}: netboot\nkernel {u}/boot/{k} initrd=initrd {c} e2et.coordinator={u} e2et.run={run} e2et.token={token}\ninitrd --name initrd {u}/boot/{i}\nboot\n",
         k = n.kernel,
         i = n.initrd,
         c = n.cmdline,
@@ -205,8 +207,8 @@ mod tests {
     fn the_scripts_carry_what_ipxe_needs() {
         let n = Netboot {
             public_url: "http://10.99.0.1:8080",
-            kernel: "bzImage",
-            initrd: "initrd",
+            kernel: "artifacts/bzImage",
+            initrd: "artifacts/initrd",
             cmdline: "console=ttyS0,115200",
         };
         let s = netboot_script(&n, "r1", "vm1", "t0k");

@@ -207,8 +207,39 @@ pub(super) fn fleet(lab: &mut Lab, inv: &Value, pdu_dir: &Path, start: Instant) 
             failed.push(format!("{name}: {verdict} (see {})", log.display()));
         }
         times.push(secs);
+        // The image each host booted, as its report names it.
+        let image = match super::verdict_run(&text) {
+            Some(run) => {
+                let r: Report =
+                    serde_json::from_str(&cli_text(lab, &["report", &run, "--format", "json"])?)
+                        .context("a fleet run's report.json")?;
+                let want = if name == "vm2" {
+                    super::ROLE_IMAGE
+                } else {
+                    "e2et-lab-netboot"
+                };
+                let named = r
+                    .reasons
+                    .iter()
+                    .find_map(|x| x.strip_prefix("last-known-good: image "))
+                    .map(|x| x.split_whitespace().next().unwrap_or("").to_string());
+                if verdict == "passed" && named.as_deref() != Some(want) {
+                    failed.push(format!(
+                        "{name}: its report names image {named:?}, want {want}"
+                    ));
+                }
+                if name == "vm2" {
+                    let c = super::expect::check(&r, "first_boot.image")?;
+                    if !c.passed() {
+                        failed.push(format!("vm2: first_boot.image {c:?}"));
+                    }
+                }
+                named.unwrap_or_else(|| "none".into())
+            }
+            None => "no run".into(),
+        };
         lines.push(format!(
-            "[fleet] {name}: verdict={verdict}, start to verdict {secs:.1} s"
+            "[fleet] {name}: verdict={verdict}, image {image}, start to verdict {secs:.1} s"
         ));
     }
     let total = start.elapsed().as_secs_f64();

@@ -7,6 +7,14 @@ impl Expect {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
         let mut f = |field: String, msg: String| p.push((field, msg));
+        if let Some(i) = &self.image {
+            if !is_image_name(i) {
+                f(
+                    "image".into(),
+                    format!("{i:?}: an image name is 1 to 64 of a-z, 0-9, - and _, starting with a letter or digit"),
+                );
+            }
+        }
         let fb = &self.first_boot;
         if fb.ssh_port == 0 {
             f(

@@ -145,6 +145,29 @@ pub fn checks(spec: &HostSpec, facts: &Facts, out: &mut Vec<Check>) {
             )
         }),
     );
+    // A role's image: the system that booted says it is that image.
+    if let Some(want) = spec.expect.image.as_deref() {
+        out.push(
+            C::new(
+                "first_boot.image",
+                "the booted image is the host's role image",
+                G,
+            )
+            .hard()
+            .over(&fb.os, want.to_string(), |c, o| {
+                let got = o.image_id.as_deref().unwrap_or("none");
+                c.compare(
+                    got == want,
+                    format!("IMAGE_ID={want}"),
+                    match &o.image_version {
+                        Some(v) => format!("IMAGE_ID={got} IMAGE_VERSION={v}"),
+                        None => format!("IMAGE_ID={got}"),
+                    },
+                    "/etc/os-release".into(),
+                )
+            }),
+        );
+    }
     let args = C::new("first_boot.cmdline", "required kernel arguments present", G).weight(5);
     if e.cmdline.is_empty() {
         out.push(args.na("the spec requires no kernel arguments", "no requirement"));

@@ -187,6 +187,34 @@ fn no_ssh_on_the_management_path_is_a_hard_fail() {
 }
 
 #[test]
+fn a_host_on_a_role_image_must_boot_that_image() {
+    let mut s = spec();
+    let mut f = facts(&"a".repeat(36), "h1");
+    let cs = boot_checks(&s, &f, &ctx());
+    assert!(
+        !cs.iter().any(|c| c.id == "first_boot.image"),
+        "no role image named, no image check"
+    );
+    s.expect.image = Some("aaa-domain-client".into());
+    let mut os = f.first_boot.os.value().cloned().unwrap_or_default();
+    os.image_id = Some("aaa-domain-client".into());
+    os.image_version = Some("7".into());
+    f.first_boot.os = Observed::ok(os.clone());
+    let cs = boot_checks(&s, &f, &ctx());
+    let c = get(&cs, "first_boot.image");
+    assert!(c.passed(), "{c:?}");
+    os.image_id = Some("e2et-netboot".into());
+    f.first_boot.os = Observed::ok(os);
+    let cs = boot_checks(&s, &f, &ctx());
+    let c = get(&cs, "first_boot.image");
+    assert!(c.hard_failed(), "{c:?}");
+    assert_eq!(
+        c.observed.as_deref(),
+        Some("IMAGE_ID=e2et-netboot IMAGE_VERSION=7")
+    );
+}
+
+#[test]
 fn a_check_the_profile_switches_off_says_so() {
     let mut s = spec();
     s.expect.first_boot.ssh = false;
