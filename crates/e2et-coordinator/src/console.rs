@@ -244,14 +244,14 @@ fn ipmitool(
         )));
     }
     let mut c = tokio::process::Command::new(&cfg.ipmitool);
-    c.args(["-I", "lanplus", "-H", &sol.bmc, "-p", &sol.port.to_string()])
-        .args(["-U", &sol.user, "-C", &sol.cipher.to_string()])
-        .arg("-f")
-        .arg(&pw)
-        .args(["sol", action])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    c.args(e2et_pdu::bmc::Bmc::ipmitool_args(
+        sol,
+        &pw,
+        &["sol", action],
+    ))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
     Ok(c)
 }
 

@@ -95,7 +95,10 @@ impl Bmc {
         }
     }
 
-    /// The ipmitool command line: everything but the password.
+    /// The ipmitool (lanplus) command line of `cmd`: everything but the
+    /// password, which ipmitool reads from `password_file` (never an
+    /// argument: argv is world-readable in /proc). Shared with the SOL
+    /// console (e2et-coordinator's console.rs).
     pub fn ipmitool_args(
         sol: &IpmiSol,
         password_file: &std::path::Path,
@@ -112,10 +115,6 @@ impl Bmc {
             &sol.user,
             "-C",
             &sol.cipher.to_string(),
-            "-N",
-            "2",
-            "-R",
-            "2",
             "-f",
         ]
         .iter()
@@ -138,7 +137,10 @@ impl Bmc {
         };
         let target = format!("{host}'s BMC {}:{}", sol.bmc, sol.port);
         let mut c = tokio::process::Command::new(ipmitool);
-        c.args(Bmc::ipmitool_args(sol, password_file, cmd))
+        // Two tries of two seconds each, so one call stays well inside
+        // IPMITOOL_TIMEOUT.
+        c.args(["-N", "2", "-R", "2"])
+            .args(Bmc::ipmitool_args(sol, password_file, cmd))
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
         let out = tokio::time::timeout(IPMITOOL_TIMEOUT, c.output())
