@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub max_runs: usize,
     /// The role images served (`--image`), for the inventory gate.
     pub images: std::collections::BTreeSet<String>,
+    /// The bound of e2etd's own SSH key exchange with a host (crate::ssh).
+    pub ssh_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +66,7 @@ impl Default for EngineConfig {
             fail_intent: None,
             max_runs: 64,
             images: Default::default(),
+            ssh_timeout: crate::ssh::BOUND,
         }
     }
 }

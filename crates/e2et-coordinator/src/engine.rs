@@ -377,7 +377,7 @@ async fn await_facts(
     let offered = if spec.expect.first_boot.ssh {
         let addr = format!("{}:{}", spec.ip, f.first_boot.ssh.port);
         Some(match addr.parse::<std::net::SocketAddr>() {
-            Ok(a) => crate::ssh::host_key(a, crate::ssh::BOUND).await,
+            Ok(a) => crate::ssh::host_key(a, ctx.cfg.ssh_timeout).await,
             Err(e) => Err(format!("management address {addr}: {e}")),
         })
     } else {

@@ -55,6 +55,10 @@ struct ServeArgs {
     /// `initrd` and `cmdline`. Repeatable.
     #[arg(long = "image", value_name = "NAME=DIR")]
     images: Vec<String>,
+    /// The bound of e2etd's own SSH key exchange with a host after each
+    /// validation (connect retries included).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+    ssh_timeout_s: u64,
     /// File holding the operator bearer token (systemd credential), at
     /// least 32 bytes (`openssl rand -hex 32`). Required, unless
     /// --insecure-open-operator-api.
@@ -351,6 +355,7 @@ async fn serve(inventory: e2et_model::Inventory, a: ServeArgs) -> Result<()> {
             fail_intent: a.fail_intent.clone(),
             max_runs: usize::try_from(a.max_concurrent_runs).unwrap_or(usize::MAX),
             images: images.keys().cloned().collect(),
+            ssh_timeout: Duration::from_secs(a.ssh_timeout_s),
         },
         Edges {
             console: ConsoleConfig {

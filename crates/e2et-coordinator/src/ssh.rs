@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// How long the whole attempt may take (connect retries included): sshd may
-/// still be starting when the facts arrive.
+/// How long the whole attempt may take by default (connect retries
+/// included): sshd may still be starting when the facts arrive. e2etd's
+/// `--ssh-timeout-s`.
 pub const BOUND: Duration = Duration::from_secs(15);
 
 struct KeyOnly {

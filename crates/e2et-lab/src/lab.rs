@@ -401,6 +401,9 @@ impl Lab {
             .arg("--dhcp-log")
             .arg(self.dir.join("dnsmasq.log"))
             .args(["--soft-off-grace-s", "3"])
+            // dropbear answers within a second once the facts are in; a
+            // dropped port 22 (ssh-blocked) need not hold each boot 15 s.
+            .args(["--ssh-timeout-s", "6"])
             .arg("--credentials-dir")
             .arg(self.dir.join("creds"))
             .arg("--operator-token-file")

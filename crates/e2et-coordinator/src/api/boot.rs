@@ -93,32 +93,10 @@ pub(super) async fn boot_script(
                     format!("run {run} has no boot window in {state}"),
                 );
             };
-            let mut raw = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut raw);
-            let token = hex::encode(raw);
-            let source = peer.ip().to_canonical().to_string();
-            let issued = app
-                .ctx
-                .issue_token(run, window, &hex::encode(sha256(&token)), &source)
-                .await?;
-            if let Issued::Taken { source: first, at } = issued {
-                let reason = claims::window_taken(window, &first, &at, peer.ip());
-                evidence::conflict(&app.ctx, run, &reason).await?;
-                return refuse(&app, &mac, run, reason);
-            }
-            app.ctx
-                .trail
-                .boot_log
-                .record(&mac, Some(run), &decision.log_note(), true);
-            info!(%run, %mac, %state, window, "boot script issued");
-            // The host's role image, or the default one. The inventory gate
-            // refused a run whose image is not served; this stays closed.
-            let role = app
-                .ctx
-                .inventory
-                .hosts
-                .get(host)
-                .and_then(|h| h.expect.image.as_deref());
+            // The host's role image (the run's own spec), or the default one,
+            // resolved before a token is issued. The inventory gate refused a
+            // run whose image is not served; this stays closed.
+            let role = live.spec.expect.image.as_deref();
             let (kernel, initrd, cmdline) = match role {
                 None => (
                     format!("artifacts/{}", app.cfg.kernel),
@@ -143,6 +121,24 @@ pub(super) async fn boot_script(
                     }
                 },
             };
+            let mut raw = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut raw);
+            let token = hex::encode(raw);
+            let source = peer.ip().to_canonical().to_string();
+            let issued = app
+                .ctx
+                .issue_token(run, window, &hex::encode(sha256(&token)), &source)
+                .await?;
+            if let Issued::Taken { source: first, at } = issued {
+                let reason = claims::window_taken(window, &first, &at, peer.ip());
+                evidence::conflict(&app.ctx, run, &reason).await?;
+                return refuse(&app, &mac, run, reason);
+            }
+            app.ctx
+                .trail
+                .boot_log
+                .record(&mac, Some(run), &decision.log_note(), true);
+            info!(%run, %mac, %state, window, "boot script issued");
             Ok(text(boot::netboot_script(
                 &boot::Netboot {
                     public_url: &app.cfg.public_url,

@@ -108,8 +108,17 @@ pub(super) fn quick(
     );
     // The console shows the whole path: iPXE handed the host to its disk,
     // SYSLINUX booted the installed system, whose agent enrolled.
+    // The guest's own line for the button, from QEMU's serial log (the kept
+    // console connects as the run starts and may join mid-line: the soft
+    // off follows the run's start within a second).
+    let serial = std::fs::read_to_string(lab.dir.join("vm1.serial.log")).unwrap_or_default();
+    let pressed = "e2et-lab: ACPI power button pressed: shutting down cleanly";
+    ensure!(
+        serial.contains(pressed),
+        "vm1's serial log lacks {pressed:?}: the guest did not take the button; see {}",
+        lab.dir.join("vm1.serial.log").display()
+    );
     for want in [
-        "e2et-lab: ACPI power button pressed: shutting down cleanly".to_string(),
         format!("e2et: quick run {run} boots the installed system"),
         "SYSLINUX".to_string(),
         "e2et-lab: installed system of vm1: enrolling".to_string(),
