@@ -26,14 +26,7 @@ async fn a_host_on_a_role_image_boots_that_image() {
     wait_up(&c, &e.url).await;
     let run = create_run(&c, &e.url, "vm1").await.id;
     wait_state(&c, &e.url, &run, "provisioning").await;
-    let s = c
-        .get(format!("{}/boot/52%3A54%3A00%3Ae2%3Ae7%3A01.ipxe", e.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let s = boot_script(&c, &e.url).await;
     let u = &e.url;
     assert!(
         s.contains(&format!("kernel {u}/boot/images/role-b/kernel initrd=initrd console=ttyS0,115200 role=b e2et.coordinator=")),

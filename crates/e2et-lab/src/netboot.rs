@@ -112,6 +112,17 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `dir`'s tree as a gzip-compressed newc cpio archive (what the kernel
+/// unpacks as an initramfs) at `out`.
+fn cpio_gz(dir: &Path, out: &Path) -> Result<()> {
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        dir.display(),
+        out.display()
+    )))
+    .map(|_| ())
+}
+
 fn write_exec(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -238,11 +249,7 @@ pub fn build(kernel_root: &Path, probe: &Path, busybox: &Path, out: &Path) -> Re
     std::fs::copy(&vmlinuz, art.join("vmlinuz"))
         .with_context(|| format!("copying {}", vmlinuz.display()))?;
     let initrd = art.join("initrd.gz");
-    run(Command::new("sh").arg("-c").arg(format!(
-        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
-        stage.display(),
-        initrd.display()
-    )))?;
+    cpio_gz(&stage, &initrd)?;
     Ok(Artifacts {
         dir: art,
         kernel: "vmlinuz".into(),
@@ -278,11 +285,7 @@ pub fn role_image(art: &Artifacts, name: &str, out: &Path) -> Result<PathBuf> {
     // the layer's os-release replaces the base image's.
     let base = std::fs::read(art.dir.join(&art.initrd))?;
     let extra = dir.join("layer.gz");
-    run(Command::new("sh").arg("-c").arg(format!(
-        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
-        layer.display(),
-        extra.display()
-    )))?;
+    cpio_gz(&layer, &extra)?;
     let mut initrd = base;
     initrd.extend(std::fs::read(&extra)?);
     std::fs::write(dir.join("initrd"), initrd)?;
@@ -323,11 +326,7 @@ pub fn installed_disk(
         os_release("e2et-lab-installed", &art.image_version),
     )?;
     let host_cpio = work.join("host.gz");
-    run(Command::new("sh").arg("-c").arg(format!(
-        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
-        work.join("root").display(),
-        host_cpio.display()
-    )))?;
+    cpio_gz(&work.join("root"), &host_cpio)?;
     std::fs::write(
         work.join("syslinux.cfg"),
         format!(

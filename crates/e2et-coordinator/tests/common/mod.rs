@@ -379,15 +379,19 @@ pub fn facts(boot_id: &str, run: &str, ram_kib: u64) -> Facts {
 }
 
 /// Fetches the boot script and returns the token it carries.
-pub async fn boot_token(c: &reqwest::Client, url: &str, run: &str) -> String {
-    let s = c
-        .get(format!("{url}/boot/52%3A54%3A00%3Ae2%3Ae7%3A01.ipxe"))
+/// vm1's boot script as iPXE asks for it.
+pub async fn boot_script(c: &reqwest::Client, url: &str) -> String {
+    c.get(format!("{url}/boot/52%3A54%3A00%3Ae2%3Ae7%3A01.ipxe"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+pub async fn boot_token(c: &reqwest::Client, url: &str, run: &str) -> String {
+    let s = boot_script(c, url).await;
     assert!(s.starts_with("#!ipxe"), "{s}");
     assert!(s.contains(&format!("e2et.run={run}")), "{s}");
     assert!(
